@@ -1,0 +1,52 @@
+"""The append-only event stream: one flat record per engine decision.
+
+Events name numbers only by keyed pseudonym and never carry codes, so they can feed
+metrics, logs and the simulation's tables without leaking what they are about.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+KINDS = frozenset(
+    {
+        "started",
+        "sent",
+        "resent",
+        "checked_ok",
+        "checked_wrong",
+        "expired",
+        "locked",
+        "cancelled",
+        "refused",
+        "fraud_flagged",
+        "bound",
+        "released",
+        "dispute_opened",
+        "dispute_resolved",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One decision: what happened, when, to which verification, and why."""
+
+    kind: str
+    at: float
+    verification_id: str | None = None
+    number: str | None = None  # keyed pseudonym, never the number itself
+    account_id: str | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Event:
+        return cls(**data)
+
+
+Listener = Callable[[Event], None]
+"""Called with each event once its transaction has committed."""

@@ -1,0 +1,87 @@
+"""Phone input: country + national or E.164 text -> E.164, region and line type.
+
+Parsing is ``phonenumbers``' job; this module adds the policy questions (may this type
+receive SMS, is this country allowed) and keeps the answers for repeated numbers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import phonenumbers
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+from .errors import CountryNotAllowed, InvalidPhoneNumber, UnsupportedNumberType
+from .policy import NumbersPolicy
+
+TYPE_NAMES: dict[int, str] = {
+    value: name
+    for name, value in vars(PhoneNumberType).items()
+    if name.isupper() and isinstance(value, int)
+}
+MAX_PHONE_CHARS = 64
+_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneInfo:
+    """A parsed, valid number: E.164 form, region (ISO 3166 alpha-2) and line type name."""
+
+    e164: str
+    region: str
+    type: str
+
+
+@lru_cache(maxsize=65536)
+def _parse(phone: str, country: str | None) -> PhoneInfo | str:
+    """Parse and classify, returning a reason string when the number is not valid."""
+    try:
+        number = phonenumbers.parse(phone, country)
+    except phonenumbers.NumberParseException as exc:
+        return f"cannot be parsed: {exc._msg}"
+    if not phonenumbers.is_valid_number(number):
+        return "not a valid number" + (f" for {country}" if country else "")
+    region = phonenumbers.region_code_for_number(number) or "ZZ"
+    kind = TYPE_NAMES.get(phonenumbers.number_type(number), "UNKNOWN")
+    return PhoneInfo(phonenumbers.format_number(number, PhoneNumberFormat.E164), region, kind)
+
+
+def parse_phone(phone: object, country: object) -> PhoneInfo:
+    """Normalise ``phone`` read with ``country`` as default region, or raise ``InvalidPhoneNumber``.
+
+    ``country`` may be ``None`` only when the number is written in E.164 form (``+…``).
+    """
+    if not isinstance(phone, str) or not phone.strip():
+        raise InvalidPhoneNumber("phone must be a non-empty string")
+    if len(phone) > MAX_PHONE_CHARS:
+        raise InvalidPhoneNumber(f"phone is longer than {MAX_PHONE_CHARS} characters")
+    if country is None:
+        if not phone.lstrip().startswith("+"):
+            raise InvalidPhoneNumber("country is required unless the number starts with +")
+    elif not isinstance(country, str) or not _COUNTRY.match(country):
+        raise InvalidPhoneNumber("country must be an ISO 3166 alpha-2 code such as JP")
+    else:
+        country = country.upper()
+        if country not in phonenumbers.SUPPORTED_REGIONS:
+            raise InvalidPhoneNumber(f"unknown country {country}")
+    result = _parse(phone, country)
+    if isinstance(result, str):
+        raise InvalidPhoneNumber(result)
+    return result
+
+
+def check_policy(info: PhoneInfo, numbers: NumbersPolicy) -> None:
+    """Raise when the policy refuses this number's country or line type."""
+    if info.region in numbers.denied_countries or (
+        numbers.allowed_countries and info.region not in numbers.allowed_countries
+    ):
+        raise CountryNotAllowed(f"numbers from {info.region} are not accepted")
+    if info.type not in numbers.allowed_types:
+        raise UnsupportedNumberType(info.type)
+
+
+def prefix_of(e164: str) -> tuple[str, int]:
+    """Split an E.164 number into its prefix (all but the last four digits) and that tail."""
+    return e164[:-4], int(e164[-4:])

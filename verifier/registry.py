@@ -1,0 +1,145 @@
+"""One number, one account: bindings, owner release and recycled-number disputes.
+
+A number is bound only from an approved verification of the same account. Support
+resolves a dispute over a recycled number (after an identity check outside the
+system) by force-releasing it. Every change is an event.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+
+from .errors import (
+    InvalidRequest,
+    NotFound,
+    PhoneNumberAlreadyRegistered,
+    VerificationError,
+    VerificationNotPending,
+)
+from .phone import parse_phone
+from .store import Transaction
+
+if TYPE_CHECKING:
+    from .lifecycle import Verifier
+
+DECISIONS = ("release", "reject")
+
+
+class Registry:
+    """The number-to-account registry of one ``Verifier`` (same store, clock and events)."""
+
+    def __init__(self, verifier: Verifier) -> None:
+        self._v = verifier
+
+    def owner(self, e164: str) -> str | None:
+        """The account a number is bound to, or None."""
+        return self._v._run(lambda tx: tx.get(f"owner:{e164}"))
+
+    def number_of(self, account_id: str) -> str | None:
+        """The number bound to an account, or None."""
+        return self._v._run(lambda tx: tx.get(f"account:{account_id}"))
+
+    def bind(self, account_id: str, verification_id: str) -> str:
+        """Bind the number of an approved verification to its account; returns the E.164."""
+
+        def op(tx: Transaction) -> str | VerificationError:
+            record = self._v._load(tx, verification_id)
+            if record is None or record["account_id"] != account_id:
+                return NotFound("no such verification for this account")
+            if record["state"] != "approved":
+                return VerificationNotPending("only an approved verification can be bound")
+            e164 = record["phone"]
+            one_per_account = self._v.policy.numbers.one_number_per_account
+            if one_per_account:
+                owner = tx.get(f"owner:{e164}")
+                if owner is not None and owner != account_id:
+                    self._v._emit(tx, "refused", record, reason="phone_number_already_registered")
+                    return PhoneNumberAlreadyRegistered()
+            previous = tx.get(f"account:{account_id}")
+            if previous == e164:
+                return e164
+            if previous is not None:
+                self._unbind(tx, account_id, previous, "replaced")
+            if one_per_account:
+                tx.put(f"owner:{e164}", account_id)
+            tx.put(f"account:{account_id}", e164)
+            self._v._emit(tx, "bound", record)
+            return e164
+
+        return self._v._run(op)
+
+    def _unbind(self, tx: Transaction, account_id: str, e164: str, reason: str) -> None:
+        if tx.get(f"owner:{e164}") == account_id:
+            tx.delete(f"owner:{e164}")
+        tx.delete(f"account:{account_id}")
+        self._v._emit(
+            tx, "released", account_id=account_id, number=self._v.pseudonym(e164), reason=reason
+        )
+
+    def release(self, account_id: str) -> str:
+        """The owner gives the number up; returns the released E.164."""
+
+        def op(tx: Transaction) -> str | VerificationError:
+            e164 = tx.get(f"account:{account_id}")
+            if e164 is None:
+                return NotFound("this account has no number")
+            self._unbind(tx, account_id, e164, "owner")
+            return e164
+
+        return self._v._run(op)
+
+    def open_dispute(self, phone: str, claimant_account_id: str, country: str | None = None) -> dict:
+        """A claimant says a registered number is now theirs (a recycled number)."""
+        if not isinstance(claimant_account_id, str) or not 0 < len(claimant_account_id) <= 128:
+            raise InvalidRequest("claimant must be an account id of at most 128 characters")
+        e164 = parse_phone(phone, country).e164
+
+        def op(tx: Transaction) -> dict | VerificationError:
+            owner = tx.get(f"owner:{e164}")
+            if owner is None:
+                return NotFound("this number is not registered")
+            dispute = {
+                "id": "dsp_" + secrets.token_hex(8),
+                "phone": e164,
+                "owner": owner,
+                "claimant": claimant_account_id,
+                "status": "open",
+                "opened_at": tx.now,
+                "resolved_at": None,
+                "decision": None,
+            }
+            tx.put(f"dispute:{dispute['id']}", dispute)
+            self._v._emit(tx, "dispute_opened", account_id=claimant_account_id,
+                          number=self._v.pseudonym(e164), reason=dispute["id"])  # fmt: skip
+            return dispute
+
+        return self._v._run(op)
+
+    def resolve_dispute(self, dispute_id: str, decision: str) -> dict:
+        """Support's decision: ``release`` force-releases the number, ``reject`` keeps it."""
+        if decision not in DECISIONS:
+            raise InvalidRequest(f"decision must be one of {', '.join(DECISIONS)}")
+
+        def op(tx: Transaction) -> dict | VerificationError:
+            dispute = tx.get(f"dispute:{dispute_id}") if isinstance(dispute_id, str) else None
+            if dispute is None:
+                return NotFound("no such dispute")
+            if dispute["status"] != "open":
+                return VerificationNotPending("the dispute is already resolved")
+            dispute = dict(dispute, status="resolved", resolved_at=tx.now, decision=decision)
+            tx.put(f"dispute:{dispute_id}", dispute)
+            owner = tx.get(f"owner:{dispute['phone']}")
+            if decision == "release" and owner is not None:
+                self._unbind(tx, owner, dispute["phone"], "dispute")
+            self._v._emit(tx, "dispute_resolved", account_id=dispute["claimant"],
+                          number=self._v.pseudonym(dispute["phone"]), reason=decision)  # fmt: skip
+            return dispute
+
+        return self._v._run(op)
+
+    def get_dispute(self, dispute_id: str) -> dict:
+        result = self._v._run(lambda tx: tx.get(f"dispute:{dispute_id}"))
+        if result is None:
+            raise NotFound("no such dispute")
+        return result

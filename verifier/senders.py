@@ -1,0 +1,67 @@
+"""How codes leave the engine: the ``Sender`` contract and the sandbox sender.
+
+The engine calls ``sender.send(message, tx)`` inside the transaction that decided to
+send, so a sender either stages the message in that same transaction (a durable
+outbox) or defers its effect with ``tx.after_commit``. Either way a message exists
+only if the decision to send it was committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+from .store import Store, Transaction
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One SMS. ``code`` is there for the sandbox and the simulated phone only."""
+
+    to: str
+    body: str
+    code: str
+    sent_at: float
+    verification_id: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Sender(Protocol):
+    def send(self, message: Message, tx: Transaction) -> None: ...
+
+
+def message_body(code: str, ttl_s: float) -> str:
+    minutes = max(1, round(ttl_s / 60))
+    return f"Your verification code is {code}. It expires in {minutes} min. Never share it."
+
+
+class SandboxSender:
+    """Keeps messages instead of sending them, for tests, demos and the sandbox API.
+
+    With ``store`` the messages live in that store (so every worker process and every
+    restart sees them); without it they live in this object.
+    """
+
+    def __init__(self, store: Store | None = None, keep: int = 20) -> None:
+        self._store = store
+        self._keep = keep
+        self._messages: dict[str, list[Message]] = {}
+
+    def send(self, message: Message, tx: Transaction) -> None:
+        if self._store is None:
+            tx.after_commit(lambda: self._messages.setdefault(message.to, []).append(message))
+            return
+        key = f"sandbox:{message.to}"
+        kept = list(tx.get(key) or [])[-(self._keep - 1) :] if self._keep > 1 else []
+        tx.put(key, [*kept, message.to_dict()], expire_at=message.sent_at + 86400)
+
+    def messages(self, to: str) -> list[Message]:
+        """Messages sent to ``to`` (E.164), newest last."""
+        if self._store is None:
+            return list(self._messages.get(to, []))
+        from .clock import SystemClock
+
+        kept = self._store.transact(lambda tx: tx.get(f"sandbox:{to}"), SystemClock().now())
+        return [Message(**m) for m in kept or []]

@@ -1,0 +1,92 @@
+"""An in-process store for tests and the simulation: a dict, a lock and an expiry heap."""
+
+from __future__ import annotations
+
+import heapq
+import secrets
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..events import Event
+from ..store import BufferedTransaction, Transaction
+
+T = TypeVar("T")
+
+
+class _MemoryTransaction(BufferedTransaction):
+    __slots__ = ("_data",)
+
+    def __init__(self, data: dict[str, tuple[Any, float | None]], now: float) -> None:
+        super().__init__(now)
+        self._data = data
+
+    def _load(self, key: str) -> Any:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        value, expire_at = entry
+        if expire_at is not None and expire_at <= self.now:
+            return None
+        return value
+
+
+class MemoryStore:
+    """Keeps everything in this process; atomic across threads, lost when the process ends.
+
+    ``keep_events=False`` drops events once listeners have seen them, which long
+    simulations need to run in bounded memory.
+    """
+
+    url = "memory://"
+
+    def __init__(self, keep_events: bool = True) -> None:
+        self._data: dict[str, tuple[Any, float | None]] = {}
+        self._expiry: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+        self._keep_events = keep_events
+        self._secrets: dict[str, bytes] = {}
+
+    def transact(self, fn: Callable[[Transaction], T], now: float) -> T:
+        with self._lock:
+            self._purge(now)
+            tx = _MemoryTransaction(self._data, now)
+            result = fn(tx)
+            data = self._data
+            for key, written in tx.writes.items():
+                if isinstance(written, tuple):
+                    data[key] = written
+                    if written[1] is not None:
+                        heapq.heappush(self._expiry, (written[1], key))
+                else:
+                    data.pop(key, None)
+            if self._keep_events:
+                self._events.extend(tx.events)
+        if tx.callbacks:
+            tx.run_callbacks()
+        return result
+
+    def _purge(self, now: float) -> None:
+        heap, data = self._expiry, self._data
+        while heap and heap[0][0] <= now:
+            when, key = heapq.heappop(heap)
+            entry = data.get(key)
+            if entry is not None and entry[1] is not None and entry[1] <= now:
+                del data[key]
+
+    def secret(self, name: str, size: int = 32) -> bytes:
+        with self._lock:
+            return self._secrets.setdefault(name, secrets.token_bytes(size))
+
+    def events(self, after: int = 0, limit: int | None = None) -> list[Event]:
+        with self._lock:
+            end = None if limit is None else after + limit
+            return self._events[after:end]
+
+    def __len__(self) -> int:
+        """Keys held, expired ones not yet purged included."""
+        return len(self._data)
+
+    def close(self) -> None:
+        pass
