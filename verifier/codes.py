@@ -47,12 +47,16 @@ def _pad(key: bytes, verification_id: str, length: int) -> bytes:
 def seal(key: bytes, verification_id: str, code: str) -> str:
     """Encrypt ``code`` with a one-time pad derived from the key, for same-code resends."""
     raw = code.encode()
-    return bytes(a ^ b for a, b in zip(raw, _pad(key, verification_id, len(raw)))).hex()
+    return bytes(
+        a ^ b for a, b in zip(raw, _pad(key, verification_id, len(raw)), strict=True)
+    ).hex()
 
 
 def unseal(key: bytes, verification_id: str, sealed: str) -> str:
     raw = bytes.fromhex(sealed)
-    return bytes(a ^ b for a, b in zip(raw, _pad(key, verification_id, len(raw)))).decode()
+    return bytes(
+        a ^ b for a, b in zip(raw, _pad(key, verification_id, len(raw)), strict=True)
+    ).decode()
 
 
 def pseudonym(key: bytes, e164: str) -> str:

@@ -46,7 +46,9 @@ def at_start(tx: Transaction, e164: str, fraud: FraudPolicy) -> str | None:
     if fraud.prefix_unverified_max and len(open_starts) >= fraud.prefix_unverified_max:
         return "prefix_volume"
     if fraud.sequential_starts:
-        near = {t for _, t, _ in open_starts if t != tail and abs(t - tail) <= fraud.sequential_span}
+        near = {
+            t for _, t, _ in open_starts if t != tail and abs(t - tail) <= fraud.sequential_span
+        }
         if len(near) + 1 >= fraud.sequential_starts:
             return "sequential_numbers"
     return None

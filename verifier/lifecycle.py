@@ -285,8 +285,13 @@ class Verifier:
             code = codes.unseal(self._key, record["id"], record["sealed"])
         else:
             code = self._code(policy.code.length)
-            superseded = [[h, at, gone if gone is not None else now] for h, at, gone in record["codes"]]
-            record["codes"] = [*superseded, [codes.code_hash(self._key, record["id"], code), now, None]]
+            superseded = [
+                [h, at, gone if gone is not None else now] for h, at, gone in record["codes"]
+            ]
+            record["codes"] = [
+                *superseded,
+                [codes.code_hash(self._key, record["id"], code), now, None],
+            ]
             record["expires_at"] = now + policy.code.ttl_s
             record["expired_noted"] = False
             if policy.send.resend_same_code:
@@ -363,7 +368,7 @@ class Verifier:
         grace = policy.check.superseded_code_grace_s
         if grace > 0 and any(
             hit and gone is not None and now - gone <= grace
-            for hit, (_, _, gone) in zip(hits, record["codes"])
+            for hit, (_, _, gone) in zip(hits, record["codes"], strict=True)
         ):
             self._emit(tx, "refused", record, reason="superseded_code")
             return CodeExpired("a newer code has been sent")

@@ -19,7 +19,9 @@ import phonenumbers
 from .errors import ConfigError
 
 NUMBER_TYPES = frozenset(
-    name for name in vars(phonenumbers.PhoneNumberType) if name.isupper() and not name.startswith("_")
+    name
+    for name in vars(phonenumbers.PhoneNumberType)
+    if name.isupper() and not name.startswith("_")
 )
 REVEAL_CHOICES = ("immediately", "after_verification", "never")
 LIMIT_MAX = 10**9

@@ -89,7 +89,9 @@ class Registry:
 
         return self._v._run(op)
 
-    def open_dispute(self, phone: str, claimant_account_id: str, country: str | None = None) -> dict:
+    def open_dispute(
+        self, phone: str, claimant_account_id: str, country: str | None = None
+    ) -> dict:
         """A claimant says a registered number is now theirs (a recycled number)."""
         if not isinstance(claimant_account_id, str) or not 0 < len(claimant_account_id) <= 128:
             raise InvalidRequest("claimant must be an account id of at most 128 characters")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
+from .clock import Clock
 from .store import Store, Transaction
 
 
@@ -40,12 +41,18 @@ def message_body(code: str, ttl_s: float) -> str:
 class SandboxSender:
     """Keeps messages instead of sending them, for tests, demos and the sandbox API.
 
-    With ``store`` the messages live in that store (so every worker process and every
-    restart sees them); without it they live in this object.
+    With ``store`` (and the ``clock`` the store's transactions are timed by) the messages
+    live in that store, so every worker process and every restart sees them; without
+    it they live in this object.
     """
 
-    def __init__(self, store: Store | None = None, keep: int = 20) -> None:
+    def __init__(
+        self, store: Store | None = None, clock: Clock | None = None, keep: int = 20
+    ) -> None:
+        if store is not None and clock is None:
+            raise ValueError("a store-backed SandboxSender needs the clock")
         self._store = store
+        self._clock = clock
         self._keep = keep
         self._messages: dict[str, list[Message]] = {}
 
@@ -61,7 +68,5 @@ class SandboxSender:
         """Messages sent to ``to`` (E.164), newest last."""
         if self._store is None:
             return list(self._messages.get(to, []))
-        from .clock import SystemClock
-
-        kept = self._store.transact(lambda tx: tx.get(f"sandbox:{to}"), SystemClock().now())
+        kept = self._store.transact(lambda tx: tx.get(f"sandbox:{to}"), self._clock.now())
         return [Message(**m) for m in kept or []]

@@ -8,6 +8,10 @@ events and its ``after_commit`` callbacks take effect once, on commit.
 
 Values are JSON-compatible (dict, list, str, int, float, bool, None) and are treated as
 immutable once written: the engine builds new values rather than editing fetched ones.
+``scan`` lists committed, unexpired keys with a prefix (in key order, at most
+``limit``) outside any transaction; it is for work queues such as a durable outbox,
+whose workers then claim each item in a transaction.
+
 ``expire_at`` marks when a key may be purged; it is clean-up only, never a TTL the
 engine relies on (the engine compares its own timestamps against its clock).
 """
@@ -41,6 +45,7 @@ class Store(Protocol):
     def transact(self, fn: Callable[[Transaction], T], now: float) -> T: ...
     def secret(self, name: str, size: int = 32) -> bytes: ...
     def events(self, after: int = 0, limit: int | None = None) -> list[Event]: ...
+    def scan(self, prefix: str, now: float, limit: int = 100) -> list[tuple[str, Any]]: ...
     def close(self) -> None: ...
 
 

@@ -70,7 +70,7 @@ class MemoryStore:
     def _purge(self, now: float) -> None:
         heap, data = self._expiry, self._data
         while heap and heap[0][0] <= now:
-            when, key = heapq.heappop(heap)
+            _, key = heapq.heappop(heap)
             entry = data.get(key)
             if entry is not None and entry[1] is not None and entry[1] <= now:
                 del data[key]
@@ -83,6 +83,15 @@ class MemoryStore:
         with self._lock:
             end = None if limit is None else after + limit
             return self._events[after:end]
+
+    def scan(self, prefix: str, now: float, limit: int = 100) -> list[tuple[str, Any]]:
+        with self._lock:
+            found = sorted(
+                (key, value)
+                for key, (value, expire_at) in self._data.items()
+                if key.startswith(prefix) and (expire_at is None or expire_at > now)
+            )
+        return found[:limit]
 
     def __len__(self) -> int:
         """Keys held, expired ones not yet purged included."""
