@@ -1,0 +1,82 @@
+"""Layer fences: the engine imports no web, load-test or simulation stack; its API is pinned."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import verifier
+
+FORBIDDEN = ("simpy", "locust", "gevent", "fastapi", "uvicorn", "starlette", "redis")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_import_verifier_pulls_in_no_other_layer():
+    code = "import json, sys, verifier; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout))
+    assert not {m for m in loaded if m.split(".")[0] in FORBIDDEN}
+
+
+def test_public_api_is_the_documented_one():
+    assert set(verifier.__all__) == {
+        "ERRORS",
+        "Clock",
+        "ConfigError",
+        "Event",
+        "ManualClock",
+        "MemoryStore",
+        "Message",
+        "PhoneInfo",
+        "Policy",
+        "SandboxSender",
+        "SystemClock",
+        "Verification",
+        "VerificationError",
+        "Verifier",
+        "parse_phone",
+    }
+    for name in verifier.__all__:
+        assert getattr(verifier, name) is not None
+
+
+def test_engine_modules_never_read_the_wall_clock():
+    """Only clock.py may touch time; the engine reads time from its injected clock."""
+    engine = ROOT / "verifier"
+    offenders = []
+    for path in engine.glob("*.py"):
+        if path.name in ("clock.py", "cli.py"):
+            continue
+        text = path.read_text()
+        if "import time" in text or "datetime" in text or "SystemClock()" in text:
+            offenders.append(path.name)
+    assert offenders == []
+
+
+def test_error_codes_match_the_contract_table():
+    table = {
+        "invalid_phone_number": 422,
+        "unsupported_number_type": 422,
+        "country_not_allowed": 422,
+        "phone_number_already_registered": 409,
+        "resend_too_soon": 429,
+        "max_sends_reached": 429,
+        "rate_limited": 429,
+        "incorrect_code": 422,
+        "code_expired": 410,
+        "locked_out": 423,
+        "verification_not_pending": 409,
+        "abnormal_operation": 403,
+        "not_found": 404,
+        "invalid_request": 422,
+    }
+    assert {code: cls.http_status for code, cls in verifier.ERRORS.items()} == table
+
+
+def test_readme_example_runs():
+    """The README's engine snippet is executed as written."""
+    text = (ROOT / "README.md").read_text()
+    snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(snippet, "README.md", "exec"), {})
