@@ -25,6 +25,8 @@ def random_code(length: int) -> str:
 
 def normalise(typed: str) -> str:
     """NFKC-fold what the user typed (full-width digits) and drop spaces and hyphens."""
+    if typed.isascii() and typed.isdigit():
+        return typed  # the common case, already in normal form
     folded = unicodedata.normalize("NFKC", typed)
     return "".join(ch for ch in folded if ch != "-" and not ch.isspace())
 

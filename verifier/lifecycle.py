@@ -77,6 +77,7 @@ class Verifier:
         self._code = code_source or codes.random_code
         self._new_id = id_source or _new_id
         self._listeners: list[Listener] = list(listeners)
+        self._pseudonyms: dict[str, str] = {}
         self.registry = Registry(self)
 
     # -- plumbing ---------------------------------------------------------------
@@ -86,7 +87,13 @@ class Verifier:
         self._listeners.append(listener)
 
     def pseudonym(self, e164: str) -> str:
-        return codes.pseudonym(self._key, e164)
+        """The keyed pseudonym events use for a number (remembered for recent numbers)."""
+        known = self._pseudonyms.get(e164)
+        if known is None:
+            if len(self._pseudonyms) >= 4096:
+                self._pseudonyms.clear()
+            known = self._pseudonyms[e164] = codes.pseudonym(self._key, e164)
+        return known
 
     def _emit(self, tx: Transaction, kind: str, record: dict | None = None, **fields) -> None:
         if record is not None:

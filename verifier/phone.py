@@ -41,10 +41,13 @@ def _parse(phone: str, country: str | None) -> PhoneInfo | str:
         number = phonenumbers.parse(phone, country)
     except phonenumbers.NumberParseException as exc:
         return f"cannot be parsed: {exc._msg}"
-    if not phonenumbers.is_valid_number(number):
+    # number_type is UNKNOWN exactly when is_valid_number is false (both match the
+    # national number against the region's metadata), so one lookup answers both.
+    kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.UNKNOWN:
         return "not a valid number" + (f" for {country}" if country else "")
     region = phonenumbers.region_code_for_number(number) or "ZZ"
-    kind = TYPE_NAMES.get(phonenumbers.number_type(number), "UNKNOWN")
+    kind = TYPE_NAMES[kind]
     return PhoneInfo(phonenumbers.format_number(number, PhoneNumberFormat.E164), region, kind)
 
 

@@ -115,3 +115,17 @@ def test_refused_numbers_send_nothing_and_record_the_reason(h):
         h.start(phone="123")
     assert h.sender.messages("+815012345678") == []
     assert [e.reason for e in h.events] == ["unsupported_number_type", "invalid_phone_number"]
+
+
+def test_one_type_lookup_agrees_with_is_valid_number():
+    """The engine reads validity from number_type; check that equals is_valid_number."""
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in TYPE_NAMES:
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            for variant in (example.national_number, example.national_number // 10):
+                number = phonenumbers.PhoneNumber(example.country_code, variant)
+                valid = phonenumbers.is_valid_number(number)
+                typed = phonenumbers.number_type(number) != PhoneNumberType.UNKNOWN
+                assert valid == typed, (region, number)
