@@ -17,7 +17,7 @@ import time
 
 import phonenumbers
 
-from verifier import ManualClock, MemoryStore, Policy, SandboxSender, Verifier
+from verifier import ManualClock, MemoryStore, Policy, Verifier
 
 
 def make_numbers(n: int, offset: int) -> list[str]:
