@@ -125,9 +125,17 @@ class Verifier:
 
         return self._run(op)
 
-    def _put(self, tx: Transaction, record: dict) -> None:
+    def _put(self, tx: Transaction, record: dict, index: bool = False) -> None:
+        """Store a record until ``retention_s`` after its last deadline.
+
+        With ``index`` the account+number's pending index is kept as long as the record.
+        """
         end = max(record["expires_at"], record["locked_until"] or 0.0, tx.now)
-        tx.put(f"v:{record['id']}", record, expire_at=end + self.policy.privacy.retention_s)
+        purge_at = end + self.policy.privacy.retention_s
+        tx.put(f"v:{record['id']}", record, expire_at=purge_at)
+        if index:
+            key = f"pending:{record['account_id']}:{record['phone']}"
+            tx.put(key, record["id"], expire_at=purge_at)
 
     def _load(self, tx: Transaction, verification_id: object) -> dict | None:
         if not isinstance(verification_id, str) or len(verification_id) > 64:
@@ -256,9 +264,7 @@ class Verifier:
         record["codes"] = [[codes.code_hash(self._key, record["id"], code), now, None]]
         if policy.send.resend_same_code:
             record["sealed"] = codes.seal(self._key, record["id"], code)
-        self._put(tx, record)
-        end = record["expires_at"] + policy.privacy.retention_s
-        tx.put(f"pending:{account_id}:{e164}", record["id"], expire_at=end)
+        self._put(tx, record, index=True)
         fraud.note_start(tx, e164, record["id"], policy.fraud)
         self._emit(tx, "started", record)
         self._send(tx, record, code, "start")
@@ -303,7 +309,9 @@ class Verifier:
             record["expired_noted"] = False
             if policy.send.resend_same_code:
                 record["sealed"] = codes.seal(self._key, record["id"], code)
-        self._put(tx, record)
+        pending_key = f"pending:{record['account_id']}:{record['phone']}"
+        owns_index = tx.get(pending_key) in (None, record["id"])
+        self._put(tx, record, index=owns_index)
         self._emit(tx, "resent", record)
         self._send(tx, record, code, "resend")
         return view(record, policy, now)

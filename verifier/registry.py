@@ -141,6 +141,9 @@ class Registry:
         return self._v._run(op)
 
     def get_dispute(self, dispute_id: str) -> dict:
+        """A dispute as opened or resolved."""
+        if not isinstance(dispute_id, str) or len(dispute_id) > 64:
+            raise NotFound("no such dispute")
         result = self._v._run(lambda tx: tx.get(f"dispute:{dispute_id}"))
         if result is None:
             raise NotFound("no such dispute")

@@ -311,3 +311,23 @@ def test_expired_records_leave_the_store_after_retention(make):
     h.clock.advance(300 + 61)
     with pytest.raises(NotFound):
         h.v.get(ver.id)
+
+
+def test_a_resend_keeps_the_pending_index_as_long_as_the_record(make):
+    """Idempotent start still finds a verification that a late resend revived."""
+    h = make(privacy__retention_s=10.0, fraud__min_check_delay_s=0.0)
+    ver = h.start()
+    h.clock.advance(301)
+    h.v.resend(ver.id)
+    h.clock.advance(10)
+    again = h.start()
+    assert again.id == ver.id and not again.created and h.sent() == 2
+
+
+def test_an_expired_verification_can_be_resent_within_retention(make):
+    h = make(privacy__retention_s=60.0, fraud__min_check_delay_s=0.0)
+    ver = h.start()
+    h.clock.advance(300 + 59)
+    with pytest.raises(CodeExpired):
+        h.v.check(ver.id, h.last_code())
+    assert h.v.resend(ver.id).status == "pending"
