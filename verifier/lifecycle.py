@@ -28,6 +28,7 @@ from .errors import (
     VerificationNotPending,
 )
 from .events import Event, Listener
+from .inputs import text_arg
 from .phone import PhoneInfo, check_policy, parse_phone
 from .policy import Policy
 from .registry import Registry
@@ -37,17 +38,6 @@ from .verification import Verification, resend_at, view
 
 HOUR, DAY = 3600.0, 86400.0
 MAX_CODE_CHARS = 64
-
-
-def _text(name: str, value: object, limit: int, optional: bool = False) -> str | None:
-    """Check an identifier-like argument, raising ``InvalidRequest`` naming it."""
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value or len(value) > limit:
-        raise InvalidRequest(f"{name} must be a non-empty string of at most {limit} characters")
-    if not value.isprintable():
-        raise InvalidRequest(f"{name} must not contain control characters")
-    return value
 
 
 def _new_id() -> str:
@@ -189,10 +179,10 @@ class Verifier:
         device_id: str | None = None,
     ) -> Verification:
         """Send a code to ``phone`` for ``account_id``, or return the pending verification."""
-        account_id = _text("account_id", account_id, 128)
-        reference = _text("reference", reference, 256, optional=True)
-        client_ip = _text("client_ip", client_ip, 64, optional=True)
-        device_id = _text("device_id", device_id, 128, optional=True)
+        account_id = text_arg("account_id", account_id, 128)
+        reference = text_arg("reference", reference, 256, optional=True)
+        client_ip = text_arg("client_ip", client_ip, 64, optional=True)
+        device_id = text_arg("device_id", device_id, 128, optional=True)
         try:
             info = parse_phone(phone, country)
         except VerificationError as err:
@@ -337,8 +327,8 @@ class Verifier:
         """Compare ``code`` with the verification's code; approve or count a wrong attempt."""
         if not isinstance(code, str):
             raise InvalidRequest("code must be a string")
-        client_ip = _text("client_ip", client_ip, 64, optional=True)
-        device_id = _text("device_id", device_id, 128, optional=True)
+        client_ip = text_arg("client_ip", client_ip, 64, optional=True)
+        device_id = text_arg("device_id", device_id, 128, optional=True)
         return self._run(lambda tx: self._check(tx, verification_id, code, client_ip, device_id))
 
     def _check(

@@ -17,6 +17,7 @@ from .errors import (
     VerificationError,
     VerificationNotPending,
 )
+from .inputs import text_arg
 from .phone import parse_phone
 from .store import Transaction
 
@@ -24,6 +25,10 @@ if TYPE_CHECKING:
     from .lifecycle import Verifier
 
 DECISIONS = ("release", "reject")
+
+
+def _account(account_id: object) -> str:
+    return text_arg("account_id", account_id, 128)
 
 
 class Registry:
@@ -38,10 +43,12 @@ class Registry:
 
     def number_of(self, account_id: str) -> str | None:
         """The number bound to an account, or None."""
+        account_id = _account(account_id)
         return self._v._run(lambda tx: tx.get(f"account:{account_id}"))
 
     def bind(self, account_id: str, verification_id: str) -> str:
         """Bind the number of an approved verification to its account; returns the E.164."""
+        account_id = _account(account_id)
 
         def op(tx: Transaction) -> str | VerificationError:
             record = self._v._load(tx, verification_id)
@@ -79,6 +86,7 @@ class Registry:
 
     def release(self, account_id: str) -> str:
         """The owner gives the number up; returns the released E.164."""
+        account_id = _account(account_id)
 
         def op(tx: Transaction) -> str | VerificationError:
             e164 = tx.get(f"account:{account_id}")
@@ -93,8 +101,7 @@ class Registry:
         self, phone: str, claimant_account_id: str, country: str | None = None
     ) -> dict:
         """A claimant says a registered number is now theirs (a recycled number)."""
-        if not isinstance(claimant_account_id, str) or not 0 < len(claimant_account_id) <= 128:
-            raise InvalidRequest("claimant must be an account id of at most 128 characters")
+        claimant_account_id = text_arg("claimant", claimant_account_id, 128)
         e164 = parse_phone(phone, country).e164
 
         def op(tx: Transaction) -> dict | VerificationError:

@@ -43,11 +43,15 @@ def test_public_api_is_the_documented_one():
 
 
 def test_engine_modules_never_read_the_wall_clock():
-    """Only clock.py may touch time; the engine reads time from its injected clock."""
+    """The engine reads time only from its injected clock.
+
+    The edge modules are exempt: the clocks themselves, the command line, and the
+    gateway outbox's delivery loop (stores/ and http/ are packages, not engine modules).
+    """
     engine = ROOT / "verifier"
     offenders = []
     for path in engine.glob("*.py"):
-        if path.name in ("clock.py", "cli.py"):
+        if path.name in ("clock.py", "cli.py", "outbox.py"):
             continue
         text = path.read_text()
         if "import time" in text or "datetime" in text or "SystemClock()" in text:

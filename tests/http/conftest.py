@@ -1,0 +1,86 @@
+"""Fixtures for the HTTP service: in-process apps on a manual clock, and real servers.
+
+``service`` builds an app around a fresh engine (``MemoryStore``, ``ManualClock``,
+store-backed sandbox) and a TestClient for it, for contract tests that need no process.
+``server`` starts ``smsverify serve`` as a real process (see ``servekit``) for the tests
+where processes, concurrency or crashes matter, and stops it at the end.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from servekit import Server, policy_toml
+
+from verifier import ManualClock, MemoryStore, Policy, SandboxSender, Verifier
+from verifier.http import create_app
+
+with warnings.catch_warnings():
+    # starlette asks for httpx2 instead of httpx; the dev extras ship httpx.
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+# Contract tests check codes straight away: no automation detector, no velocity limits.
+QUIET = {
+    "fraud.min_check_delay_s": 0.0,
+    "limits.per_ip_per_hour": 0,
+    "limits.per_number_per_day": 0,
+}
+
+
+@dataclass
+class Service:
+    client: TestClient
+    clock: ManualClock
+    verifier: Verifier
+    sandbox: SandboxSender
+
+    def code_for(self, e164: str) -> str:
+        return self.sandbox.messages(e164)[-1].code
+
+
+@pytest.fixture
+def service() -> Callable[..., Service]:
+    """Build a ``Service`` from policy overrides (dotted keys) and ``create_app`` options."""
+
+    def build(policy: dict | None = None, **options) -> Service:
+        clock = ManualClock()
+        store = MemoryStore()
+        sandbox = SandboxSender(store=store, clock=clock)
+        overrides = {**QUIET, **(policy or {})}
+        verifier = Verifier(
+            policy=Policy.default().replace(**overrides), store=store, sender=sandbox, clock=clock
+        )
+        client = TestClient(create_app(verifier, **options), raise_server_exceptions=False)
+        return Service(client, clock, verifier, sandbox)
+
+    return build
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start real servers (``server(store=..., policy=..., workers=...)``); all stop at the end."""
+    started: list[Server] = []
+
+    def launch(**kwargs) -> Server:
+        kwargs.setdefault("name", f"server{len(started)}")
+        srv = Server(tmp_path, **kwargs)
+        started.append(srv)
+        return srv.start()
+
+    yield launch
+    for srv in started:
+        srv.stop()
+
+
+@pytest.fixture
+def toml() -> Callable[..., str]:
+    return policy_toml

@@ -1,0 +1,163 @@
+"""Every error the API answers, as an RFC 9457 ``application/problem+json`` body.
+
+The engine's refusals carry their contract (``VerificationError.to_problem()``), so one
+handler maps them all; request-shape errors become ``invalid_request``, unknown routes
+``not_found``. The few codes that only the HTTP layer can produce are subclasses here::
+
+    VerificationError                 (verifier.errors: the table of DESIGN.md)
+    ├── IdempotencyKeyInUse           idempotency_key_in_use   409
+    ├── MethodNotAllowed              method_not_allowed       405
+    └── InternalError                 internal_error           500 (a defect, never input)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.routing import Match
+
+from ..errors import ERRORS, InvalidRequest, NotFound, VerificationError
+
+MEDIA_TYPE = "application/problem+json"
+
+
+class IdempotencyKeyInUse(VerificationError):
+    code = "idempotency_key_in_use"
+    http_status = 409
+    message = "A request with this Idempotency-Key is still being processed."
+
+
+class MethodNotAllowed(VerificationError):
+    code = "method_not_allowed"
+    http_status = 405
+    message = "This method is not allowed here."
+
+
+class UnknownRoute(NotFound):
+    """``not_found`` for a path the API does not have (the engine's title names verifications)."""
+
+    message = "Not found."
+
+
+class InternalError(VerificationError):
+    code = "internal_error"
+    http_status = 500
+    message = "The service could not complete the request."
+
+
+CODES = [*ERRORS, IdempotencyKeyInUse.code, MethodNotAllowed.code, InternalError.code]
+
+
+def problem_response(err: VerificationError, headers: dict[str, str] | None = None) -> Response:
+    """The problem response for ``err``, with ``Retry-After`` when it has a wait."""
+    headers = dict(headers or {})
+    if err.retry_after_s is not None:
+        headers["Retry-After"] = str(max(0, math.ceil(err.retry_after_s)))
+    body = json.dumps(err.to_problem(), separators=(",", ":")).encode()
+    return Response(body, status_code=err.http_status, headers=headers, media_type=MEDIA_TYPE)
+
+
+def _where(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc) or "request"
+
+
+def describe(exc: RequestValidationError) -> str:
+    """Where and what is wrong, without echoing the input (it may hold a number or code)."""
+    parts = []
+    for error in exc.errors()[:5]:
+        if error.get("type") == "json_invalid":
+            parts.append("body: not valid JSON")
+        else:
+            parts.append(f"{_where(tuple(error.get('loc', ())))}: {error.get('msg', 'invalid')}")
+    return "; ".join(parts) or "the request is not valid"
+
+
+def _mark(request: Request, err: VerificationError) -> None:
+    """Leave the problem code where the metrics middleware can count it."""
+    request.scope.setdefault("state", {})["problem_code"] = err.code
+
+
+async def on_refusal(request: Request, exc: Exception) -> Response:
+    err = exc if isinstance(exc, VerificationError) else InternalError()
+    _mark(request, err)
+    return problem_response(err)
+
+
+async def on_invalid(request: Request, exc: Exception) -> Response:
+    detail = describe(exc) if isinstance(exc, RequestValidationError) else None
+    err = InvalidRequest(detail)
+    _mark(request, err)
+    return problem_response(err)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    headers = getattr(exc, "headers", None) or {}
+    if status == 404:
+        err: VerificationError = UnknownRoute("no such resource")
+    elif status == 405:
+        err = MethodNotAllowed()
+        headers = {**headers, "Allow": ", ".join(allowed_methods(request))}
+    elif 400 <= status < 500:
+        # Unreadable bodies, bad content types and the like are all request-shape errors.
+        err = InvalidRequest(exc.detail if isinstance(exc.detail, str) else None)
+    else:
+        err = InternalError()
+    _mark(request, err)
+    return problem_response(err, headers)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    scope = {**request.scope, "method": "OPTIONS-PROBE"}
+    methods: set[str] = set()
+    for route in getattr(request.app.state, "routes", ()):
+        if route.matches(scope)[0] != Match.NONE:
+            methods |= set(route.methods or ())
+    return sorted(methods)
+
+
+def install(app: FastAPI) -> None:
+    """Route every error the app can raise to a problem body."""
+    app.add_exception_handler(VerificationError, on_refusal)
+    app.add_exception_handler(RequestValidationError, on_invalid)
+    app.add_exception_handler(HTTPException, on_http_error)
+
+
+def schema() -> dict:
+    """The OpenAPI schema of a problem body."""
+    from .schemas import Problem
+
+    body = Problem.model_json_schema()
+    body["properties"]["code"]["enum"] = CODES
+    return body
+
+
+def responses(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI ``responses`` entries for the problem statuses an operation can answer."""
+    out: dict[int | str, dict] = {}
+    for status in sorted(set(statuses)):
+        entry: dict = {
+            "description": ", ".join(c.code for c in _classes_for(status)) or "problem",
+            "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        if status in (423, 429):
+            entry["headers"] = {
+                "Retry-After": {
+                    "description": "seconds to wait, when the refusal has a wait",
+                    "required": False,
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                }
+            }
+        out[status] = entry
+    return out
+
+
+def _classes_for(status: int) -> list[type[VerificationError]]:
+    extra = [IdempotencyKeyInUse, MethodNotAllowed, InternalError]
+    return [c for c in (*ERRORS.values(), *extra) if c.http_status == status]

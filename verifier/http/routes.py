@@ -1,0 +1,317 @@
+"""The v1 endpoints: each one reads its request, calls the engine, and shapes its answer.
+
+Handlers are plain ``def`` because the engine is synchronous (a store transaction may
+wait on SQLite or Redis): FastAPI runs them in its thread pool. Refusals are raised as
+``VerificationError`` and turned into problem bodies by ``problems``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+
+from ..errors import NotFound, VerificationError
+from ..lifecycle import Verifier
+from ..phone import check_policy, parse_phone
+from ..verification import Verification
+from . import clients, problems
+from .idempotency import KEY_PATTERN, fingerprint
+from .schemas import (
+    NO_CONTROL,
+    AccountNumberOut,
+    BindRequest,
+    CheckRequest,
+    DisputeOut,
+    DisputeRequest,
+    HealthOut,
+    PhoneNumberOut,
+    ResolveRequest,
+    SandboxMessageOut,
+    StartRequest,
+    VerificationOut,
+)
+
+router = APIRouter()
+sandbox_router = APIRouter(tags=["sandbox"])
+bench_router = APIRouter(include_in_schema=False)
+
+AccountId = Annotated[str, Path(min_length=1, max_length=128, pattern=NO_CONTROL)]
+Country = Annotated[
+    str | None,
+    Query(max_length=8, pattern=NO_CONTROL, description="ISO 3166 alpha-2, e.g. JP"),
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        pattern=KEY_PATTERN,
+        description="same key and body: the same answer and a single SMS",
+    ),
+]
+VERIFICATION_PROBLEMS = problems.responses(403, 404, 409, 410, 422, 423, 429)
+
+
+def _links(source: str, *operations: str) -> dict:
+    """OpenAPI links: the ``id`` this answer carries is the path id of these operations."""
+    return {
+        op: {"operationId": op, "parameters": {source: "$response.body#/id"}} for op in operations
+    }
+
+
+VERIFICATION_LINKS = _links(
+    "verification_id",
+    "get_verification",
+    "check_verification",
+    "resend_verification",
+    "cancel_verification",
+)
+
+
+def _verifier(request: Request) -> Verifier:
+    return request.app.state.verifier
+
+
+def _out(ver: Verification) -> dict:
+    out = ver.to_dict()
+    out.pop("created", None)
+    return out
+
+
+def _dispute(record: dict) -> dict:
+    # The current owner's account stays out of the answer: the claimant must not learn it.
+    keys = ("id", "status", "phone", "claimant", "opened_at", "resolved_at", "decision")
+    return {key: record[key] for key in keys}
+
+
+@router.post(
+    "/v1/verifications",
+    status_code=201,
+    response_model=VerificationOut,
+    tags=["verifications"],
+    summary="Send a code, or return the pending verification",
+    response_description="a new verification: a code was sent",
+    responses={
+        200: {
+            "model": VerificationOut,
+            "description": "the pending verification for this account and number (no SMS)",
+            "links": VERIFICATION_LINKS,
+        },
+        201: {"links": VERIFICATION_LINKS},
+        **problems.responses(403, 409, 422, 423, 429),
+    },
+)
+def start_verification(
+    body: StartRequest,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> dict:
+    config = request.app.state.config
+    ip, device = clients.resolve(request, body.client, config)
+    body_hash = fingerprint(body.model_dump(mode="json")) if idempotency_key else ""
+    if idempotency_key:
+        replay = config.idempotency.begin(idempotency_key, body_hash)
+        if replay is not None:
+            response.status_code = replay.status
+            response.headers["Location"] = f"/v1/verifications/{replay.body['id']}"
+            return replay.body
+    try:
+        ver = _verifier(request).start(
+            phone=body.phone,
+            country=body.country,
+            account_id=body.account_id,
+            reference=body.reference,
+            client_ip=ip,
+            device_id=device,
+        )
+    except BaseException:
+        if idempotency_key:
+            config.idempotency.abandon(idempotency_key, body_hash)
+        raise
+    out = _out(ver)
+    response.status_code = 201 if ver.created else 200
+    response.headers["Location"] = f"/v1/verifications/{ver.id}"
+    if idempotency_key:
+        config.idempotency.finish(idempotency_key, body_hash, response.status_code, out)
+    return out
+
+
+@router.post(
+    "/v1/verifications/{verification_id}/resend",
+    response_model=VerificationOut,
+    tags=["verifications"],
+    summary="Send a new code once the cooldown allows",
+    responses=problems.responses(404, 409, 422, 423, 429),
+)
+def resend_verification(verification_id: str, request: Request) -> dict:
+    return _out(_verifier(request).resend(verification_id))
+
+
+@router.post(
+    "/v1/verifications/{verification_id}/check",
+    response_model=VerificationOut,
+    tags=["verifications"],
+    summary="Check a code: approve, or count a wrong attempt",
+    responses=VERIFICATION_PROBLEMS,
+)
+def check_verification(verification_id: str, body: CheckRequest, request: Request) -> dict:
+    ip, device = clients.resolve(request, body.client, request.app.state.config)
+    ver = _verifier(request).check(verification_id, body.code, client_ip=ip, device_id=device)
+    return _out(ver)
+
+
+@router.get(
+    "/v1/verifications/{verification_id}",
+    response_model=VerificationOut,
+    tags=["verifications"],
+    responses=problems.responses(404, 422),
+)
+def get_verification(verification_id: str, request: Request) -> dict:
+    return _out(_verifier(request).get(verification_id))
+
+
+@router.delete(
+    "/v1/verifications/{verification_id}",
+    response_model=VerificationOut,
+    tags=["verifications"],
+    summary="Cancel a pending verification (e.g. the buyer re-enters the number)",
+    responses=problems.responses(404, 409, 422),
+)
+def cancel_verification(verification_id: str, request: Request) -> dict:
+    return _out(_verifier(request).cancel(verification_id))
+
+
+@router.get(
+    "/v1/phone-numbers/{phone}",
+    response_model=PhoneNumberOut,
+    tags=["phone numbers"],
+    summary="Normalise a number and say whether the policy lets it verify",
+    responses=problems.responses(422),
+)
+def lookup_phone_number(phone: str, request: Request, country: Country = None) -> dict:
+    info = parse_phone(phone, country)
+    try:
+        check_policy(info, _verifier(request).policy.numbers)
+        verifiable, reason = True, None
+    except VerificationError as err:
+        verifiable, reason = False, err.code
+    return {
+        "e164": info.e164,
+        "region": info.region,
+        "type": info.type,
+        "verifiable": verifiable,
+        "reason": reason,
+    }
+
+
+@router.put(
+    "/v1/accounts/{account_id}/phone-number",
+    response_model=AccountNumberOut,
+    tags=["accounts"],
+    summary="Bind the number of an approved verification to its account",
+    responses=problems.responses(404, 409, 422),
+)
+def bind_phone_number(account_id: AccountId, body: BindRequest, request: Request) -> dict:
+    e164 = _verifier(request).registry.bind(account_id, body.verification_id)
+    return {"account_id": account_id, "phone": e164, "bound": True}
+
+
+@router.get(
+    "/v1/accounts/{account_id}/phone-number",
+    response_model=AccountNumberOut,
+    tags=["accounts"],
+    responses=problems.responses(404, 422),
+)
+def get_phone_number(account_id: AccountId, request: Request) -> dict:
+    e164 = _verifier(request).registry.number_of(account_id)
+    if e164 is None:
+        raise NotFound("this account has no number")
+    return {"account_id": account_id, "phone": e164, "bound": True}
+
+
+@router.delete(
+    "/v1/accounts/{account_id}/phone-number",
+    response_model=AccountNumberOut,
+    tags=["accounts"],
+    summary="The owner releases the number",
+    responses=problems.responses(404, 422),
+)
+def release_phone_number(account_id: AccountId, request: Request) -> dict:
+    e164 = _verifier(request).registry.release(account_id)
+    return {"account_id": account_id, "phone": e164, "bound": False}
+
+
+@router.post(
+    "/v1/disputes",
+    status_code=201,
+    response_model=DisputeOut,
+    tags=["disputes"],
+    summary="A claimant says a registered (recycled) number is now theirs",
+    responses={
+        201: {"links": _links("dispute_id", "resolve_dispute")},
+        **problems.responses(404, 422),
+    },
+)
+def open_dispute(body: DisputeRequest, request: Request) -> dict:
+    registry = _verifier(request).registry
+    return _dispute(registry.open_dispute(body.phone, body.claimant, body.country))
+
+
+@router.post(
+    "/v1/disputes/{dispute_id}/resolve",
+    response_model=DisputeOut,
+    tags=["disputes"],
+    summary="Support's decision: release force-releases the number, reject keeps it",
+    responses=problems.responses(404, 409, 422),
+)
+def resolve_dispute(dispute_id: str, body: ResolveRequest, request: Request) -> dict:
+    if len(dispute_id) > 64:
+        raise NotFound("no such dispute")
+    return _dispute(_verifier(request).registry.resolve_dispute(dispute_id, body.decision))
+
+
+@sandbox_router.get(
+    "/sandbox/messages",
+    response_model=list[SandboxMessageOut],
+    summary="Messages the sandbox sender kept for a number, newest last",
+    responses=problems.responses(422),
+)
+def sandbox_messages(
+    request: Request,
+    to: Annotated[str, Query(min_length=1, max_length=64, pattern=NO_CONTROL)],
+    country: Country = None,
+) -> list[dict]:
+    # A "+" that was not percent-encoded arrives as a space: E.164 is what "to" means.
+    number = to.strip()
+    if country is None and not number.startswith("+"):
+        number = "+" + number
+    e164 = parse_phone(number, country).e164
+    return [m.to_dict() for m in request.app.state.sandbox.messages(e164)]
+
+
+@router.get("/healthz", response_model=HealthOut, tags=["operations"])
+def healthz() -> dict:
+    return {"status": "ok", "pid": os.getpid()}
+
+
+@router.get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus text exposition",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+def metrics_endpoint(request: Request) -> Response:
+    from . import metrics
+
+    body, content_type = metrics.render(request.app.state.config.outbox_depth)
+    return Response(body, media_type=content_type)
+
+
+@bench_router.get("/bench/noop")
+def bench_noop() -> dict:
+    """A route that does no work, to measure the stack's own ceiling next to real flows."""
+    return {"ok": True}

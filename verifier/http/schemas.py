@@ -1,0 +1,142 @@
+"""Request and response bodies of the v1 API, as pydantic models (and so as OpenAPI).
+
+Requests are strict (no type coercion, no unknown fields, no control characters) so that
+a request of the wrong shape is refused as ``invalid_request`` before the engine sees it;
+what is left (is this a valid number, is this the code) is the engine's to decide.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+# No C0 or C1 control characters (the same pattern is in the OpenAPI document).
+NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*$"
+
+
+def text(max_length: int, min_length: int = 1) -> type[str]:
+    """A string of bounded length without control characters."""
+    return Annotated[  # type: ignore[return-value]
+        str, StringConstraints(min_length=min_length, max_length=max_length, pattern=NO_CONTROL)
+    ]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def example(**values) -> ConfigDict:
+    """A request model's config with one example (fuzzers start from it)."""
+    return ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [values]})
+
+
+class Client(Request):
+    """Who is on the other end: the buyer's IP (see ``docs/http.md``) and device id."""
+
+    ip: text(64) | None = None
+    device_id: text(128) | None = None
+
+
+class StartRequest(Request):
+    model_config = example(
+        phone="090-1234-5678", country="JP", account_id="acct-1", reference="order-42"
+    )
+
+    phone: text(256) = Field(description="National or E.164 form, e.g. 090-1234-5678")
+    country: text(8) | None = Field(
+        default=None, description="ISO 3166 alpha-2; optional when phone starts with +"
+    )
+    account_id: text(128)
+    reference: text(256) | None = Field(default=None, description="e.g. the order id")
+    client: Client | None = None
+
+
+class CheckRequest(Request):
+    model_config = example(code="123456")
+
+    code: text(64)
+    client: Client | None = None
+
+
+class BindRequest(Request):
+    verification_id: text(64) = Field(description="an approved verification of this account")
+
+
+class DisputeRequest(Request):
+    model_config = example(phone="090-1234-5678", country="JP", claimant="acct-2")
+
+    phone: text(256)
+    country: text(8) | None = None
+    claimant: text(128) = Field(description="the account that says the number is now theirs")
+
+
+class ResolveRequest(Request):
+    decision: Literal["release", "reject"]
+
+
+class VerificationOut(BaseModel):
+    """A verification resource; ``created`` is expressed by the status code (201 or 200)."""
+
+    id: str
+    status: Literal["pending", "approved", "cancelled", "expired", "locked"]
+    phone: str = Field(description="E.164")
+    region: str
+    account_id: str
+    reference: str | None
+    created_at: float
+    expires_at: float
+    resend_available_at: float | None
+    sends_left: int
+    attempts_left: int
+    approved_at: float | None
+    locked_until: float | None
+
+
+class PhoneNumberOut(BaseModel):
+    e164: str
+    region: str
+    type: str = Field(description="phonenumbers type name, e.g. MOBILE or VOIP")
+    verifiable: bool
+    reason: str | None = Field(description="the refusal code when not verifiable")
+
+
+class AccountNumberOut(BaseModel):
+    account_id: str
+    phone: str = Field(description="E.164 of the number bound (or just released)")
+    bound: bool
+
+
+class DisputeOut(BaseModel):
+    id: str
+    status: Literal["open", "resolved"]
+    phone: str
+    claimant: str
+    opened_at: float
+    resolved_at: float | None
+    decision: Literal["release", "reject"] | None
+
+
+class SandboxMessageOut(BaseModel):
+    to: str
+    body: str
+    code: str
+    sent_at: float
+    verification_id: str
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    pid: int
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem body; ``code`` is the stable contract code."""
+
+    type: str
+    code: str
+    title: str = Field(description="the user-facing message")
+    status: int
+    detail: str | None
+    attempts_left: int | None = None
+    retry_after_s: float | None = None
