@@ -103,7 +103,10 @@ class Verifier:
         """Run ``op`` in one transaction; a returned refusal is raised after the commit."""
         result = self.store.transact(op, self.clock.now())
         if isinstance(result, VerificationError):
-            raise result
+            try:
+                raise result
+            finally:
+                del result  # the traceback would otherwise keep this frame in a cycle
         return result
 
     def _refuse(self, error: VerificationError, account_id: str | None, number: str | None):

@@ -98,4 +98,8 @@ class MemoryStore:
         return len(self._data)
 
     def close(self) -> None:
-        pass
+        """Drop everything held, so a finished run frees its memory at once."""
+        with self._lock:
+            self._data.clear()
+            self._expiry.clear()
+            self._events.clear()

@@ -1,0 +1,133 @@
+"""The SMS gateway: ``channels`` messages in service at once, a FIFO queue, latency, loss.
+
+A message handed over by the engine's sender requests a channel of a SimPy
+``Resource`` (FIFO), holds it for a service time (the gateway-to-handset latency), then
+is delivered to the handset of its number, unless it is lost. A lost message queues
+and holds a channel like any other; it is just never delivered. A message whose service
+*starts* inside a busy window [k·every_s, k·every_s + length_s), k ≥ 1, has its service
+time multiplied by ``slowdown``.
+
+Callbacks on the request and the timeout do the work (no process per message): three
+SimPy events per message. Per-message times are logged in flat float arrays for the KPIs.
+"""
+
+from __future__ import annotations
+
+from array import array
+from functools import partial
+
+import numpy as np
+import simpy
+
+from .durations import stream, uniforms
+from .scenario import GatewayConfig
+
+
+class Handset:
+    """A phone that receives codes; the simulated person reads ``code`` from it.
+
+    ``waiter`` is a SimPy event its owner may park on; a delivery triggers it. A phone set
+    to reject SMS (``blocked``) never receives anything.
+    """
+
+    __slots__ = ("blocked", "code", "received", "waiter")
+
+    def __init__(self, blocked: bool = False) -> None:
+        self.blocked = blocked
+        self.code: str | None = None
+        self.received = 0
+        self.waiter: simpy.Event | None = None
+
+    def deliver(self, code: str) -> None:
+        if self.blocked:
+            return
+        self.code = code
+        self.received += 1
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.triggered:
+                waiter.succeed(True)
+
+
+def _wake(event: simpy.Event, _timer: simpy.Event) -> None:
+    if not event.triggered:
+        event.succeed(False)
+
+
+def next_sms(env: simpy.Environment, handset: Handset, until: float) -> simpy.Event:
+    """An event triggered by the next delivery to ``handset`` (value True) or at ``until``.
+
+    One plain event and one timeout, instead of an ``AnyOf`` condition; the owner resets
+    ``handset.waiter`` after waking.
+    """
+    event = env.event()
+    handset.waiter = event
+    env.timeout(max(0.0, until - env.now)).callbacks.append(partial(_wake, event))
+    return event
+
+
+class Gateway:
+    """The SMS gateway of one replication; ``submit`` is what the engine's sender calls."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        config: GatewayConfig,
+        rng: np.random.Generator,
+        handsets: dict[str, Handset] | None = None,
+    ) -> None:
+        self.env = env
+        self.config = config
+        self.channels = simpy.Resource(env, capacity=config.channels)
+        self.handsets: dict[str, Handset] = {} if handsets is None else handsets
+        self._service = stream(config.service_time.block(rng))
+        self._uniform = uniforms(rng)
+        self._loss_rate = config.loss_rate
+        self._busy = config.busy
+        self.sent = 0
+        self.lost = 0
+        self.delivered = 0
+        # One entry per message that has started service, in start order (= FIFO order).
+        self.submitted_at = array("d")
+        self.started_at = array("d")
+        self.ended_at = array("d")
+
+    def submit(self, to: str, code: str) -> None:
+        """Queue one message for ``to`` carrying ``code``."""
+        self.sent += 1
+        request = self.channels.request()
+        request.callbacks.append(partial(self._start, to, code, self.env.now))
+
+    def _start(self, to: str, code: str, submitted: float, request: simpy.Event) -> None:
+        now = self.env.now
+        service = next(self._service)
+        busy = self._busy
+        if busy is not None and busy.contains(now):
+            service *= busy.slowdown
+        self.submitted_at.append(submitted)
+        self.started_at.append(now)
+        self.ended_at.append(now + service)
+        done = self.env.timeout(service)
+        done.callbacks.append(partial(self._done, to, code, request))
+
+    def _done(self, to: str, code: str, request: simpy.Event, _event: simpy.Event) -> None:
+        self.channels.release(request)
+        if self._loss_rate and next(self._uniform) < self._loss_rate:
+            self.lost += 1
+            return
+        self.delivered += 1
+        handset = self.handsets.get(to)
+        if handset is not None:
+            handset.deliver(code)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Submission, service-start and service-end times of every started message."""
+        return (
+            np.frombuffer(self.submitted_at, dtype=float).copy(),
+            np.frombuffer(self.started_at, dtype=float).copy(),
+            np.frombuffer(self.ended_at, dtype=float).copy(),
+        )
+
+    def cost(self) -> float:
+        return self.sent * self.config.cost_per_sms
