@@ -52,10 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--out", default="reports/out/simulate")
 
     tune = sub.add_parser("tune", help="sweep policies over scenarios and write the report")
-    tune.add_argument("--scenario", action="append", help="shipped name or TOML file")
-    tune.add_argument("--grid", nargs="*", default=[], help="key=v1,v2 ...")
-    tune.add_argument("--out", default="reports/out/latest")
-    tune.add_argument("--executor", default="local", help="local or dask://HOST:PORT")
+    from reports.cli import add_arguments  # a light module: only argparse and pathlib
+
+    add_arguments(tune)
 
     load = sub.add_parser("loadtest", help="drive the HTTP service with Locust")
     load.add_argument("--scenario", required=True)

@@ -1,0 +1,220 @@
+"""``smsverify tune``: sweep policies over scenarios, decide, and write the report.
+
+``tune_command(args)`` is what ``smsverify tune`` runs. The options beyond the four the
+``smsverify`` parser defines (``--scenario``, ``--grid``, ``--out``, ``--executor``) are
+read with their defaults when absent, so ``smsverify tune`` with no options is exactly
+``make report``; ``python -m reports --help`` lists them all (``add_arguments``).
+This module imports nothing heavy at load time, so building parsers stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+DEFAULT_REPLICATIONS = 4
+DEFAULT_SCALE = 0.25
+DEFAULTS = {
+    "replications": DEFAULT_REPLICATIONS,
+    "scale": DEFAULT_SCALE,
+    "workers": None,
+    "order_value": 20.0,
+    "fraud_loss_per_success": 500.0,
+    "attacked_per_1k": 10.0,
+    "max_guess_success": 1e-4,
+    "studies": True,
+    "progress": True,
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Every ``tune`` option, for ``python -m reports`` (and for ``smsverify tune``)."""
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        help="shipped name or TOML file; repeat for several (default: every shipped scenario)",
+    )
+    parser.add_argument(
+        "--grid",
+        nargs="*",
+        default=[],
+        help="key=v1,v2 ... ; list values with '/', e.g. send.resend_cooldown_s=30/60/120,15/30/60",
+    )
+    parser.add_argument("--out", default="reports/out/latest")
+    parser.add_argument(
+        "--points", help="where finished points are kept for resuming (default: OUT/points)"
+    )
+    parser.add_argument("--executor", default="local", help="local, inline or dask://HOST:PORT")
+    parser.add_argument("--workers", type=int, help="local processes (default: one per core)")
+    parser.add_argument("--replications", type=int, default=DEFAULT_REPLICATIONS)
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=DEFAULT_SCALE,
+        help="thin each scenario: arrival and fraud rates and gateway channels "
+        f"times this (default {DEFAULT_SCALE}; 1 = as written)",
+    )
+    parser.add_argument(
+        "--order-value",
+        type=float,
+        default=DEFAULTS["order_value"],
+        help="money lost per buyer who ends unverified",
+    )
+    parser.add_argument(
+        "--fraud-loss-per-success",
+        type=float,
+        default=DEFAULTS["fraud_loss_per_success"],
+        help="money lost per number taken over by a guessed code",
+    )
+    parser.add_argument(
+        "--attacked-per-1k",
+        type=float,
+        default=DEFAULTS["attacked_per_1k"],
+        help="numbers attacked (for a day each) per 1,000 checkouts",
+    )
+    parser.add_argument(
+        "--max-guess-success",
+        type=float,
+        default=DEFAULTS["max_guess_success"],
+        help="hard limit on the guessing bound per number per day",
+    )
+    parser.add_argument(
+        "--no-studies",
+        dest="studies",
+        action="store_false",
+        help="skip the extra sweeps behind the TTL, storm and typo plots",
+    )
+    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    return parser
+
+
+def _opt(args: argparse.Namespace, name: str):
+    value = getattr(args, name, None)
+    return DEFAULTS[name] if value is None and name in DEFAULTS else value
+
+
+def tune_command(args: argparse.Namespace) -> int:
+    """Run the sweep, write ``DIR/{index.html, report.md, results.csv, ...}``, print the path."""
+    from simulation.scenario import load, shipped
+    from verifier.errors import ConfigError
+
+    from .builder import RunInfo, build, write_tables
+    from .decision import Weights
+    from .grid import DEFAULT_GRID, parse_grid
+    from .plan import effective_scale, main_items, scaled, study_items
+    from .results import build_table, series_table
+    from .sweep import run_points
+
+    replications = _opt(args, "replications")
+    if not isinstance(replications, int) or replications < 2:
+        raise ConfigError("replications", f"needs at least 2 for intervals, got {replications}")
+    scale = float(_opt(args, "scale"))
+    if not 0 < scale <= 1:
+        raise ConfigError("scale", f"{scale:g} is outside (0, 1]")
+    weights = Weights(
+        order_value=float(_opt(args, "order_value")),
+        fraud_loss_per_success=float(_opt(args, "fraud_loss_per_success")),
+        attacked_per_1k=float(_opt(args, "attacked_per_1k")),
+        max_guess_success=float(_opt(args, "max_guess_success")),
+    )
+    for name, value in weights.as_dict().items():
+        if value < 0:
+            raise ConfigError(name.replace("_", "-"), f"must not be negative, got {value:g}")
+    names = args.scenario or shipped()
+    written = [load(name) for name in names]
+    scales = {s.name: effective_scale(s, scale) for s in written}
+    scenarios = [scaled(s, scale) for s in written]
+    grid = parse_grid(args.grid) if args.grid else DEFAULT_GRID
+    items = main_items(scenarios, grid, replications, scales)
+    if _opt(args, "studies"):
+        items += study_items(scenarios, replications, scales)
+
+    out = Path(args.out)
+    folder = Path(getattr(args, "points", None) or out / "points")
+    started = time.perf_counter()
+    try:
+        records, stats = run_points(
+            [item.point for item in items],
+            folder,
+            executor=args.executor,
+            workers=_opt(args, "workers"),
+            progress=_opt(args, "progress"),
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\ninterrupted: finished points are kept in {folder}; "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
+    table = build_table(items, records, weights, scale)
+    shutil.rmtree(out / "plots", ignore_errors=True)
+    write_tables(table, series_table(items, records), out)
+    info = RunInfo(
+        scenarios=[s.name for s in scenarios],
+        replications=replications,
+        scale=scale,
+        grid=grid,
+        weights=weights,
+        executor=stats.executor or "results already on disk",
+        wall_s=stats.wall_s,
+        points=stats.points,
+        replications_run=stats.replications_run,
+        command=_command(args),
+    )
+    context = build(out, info)
+    wall = time.perf_counter() - started
+    rate = stats.points / stats.wall_s if stats.wall_s else 0.0
+    print(
+        f"{stats.points} points ({stats.replications_run} replications run, "
+        f"{stats.replications_cached} found on disk) in {stats.wall_s:.1f} s "
+        f"({rate:.2f} points/s); report built in {wall - stats.wall_s:.1f} s."
+    )
+    print(f"Recommended: {context['best']['policy_label']}")
+    print(f"Open {out / 'index.html'}")
+    return 0
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command line that reproduces this run (relative paths only)."""
+    parts = ["smsverify tune"]
+    for name in args.scenario or []:
+        parts.append(f"--scenario {_shown(name)}")
+    if args.grid:
+        parts.append("--grid " + " ".join(args.grid))
+    for name in (
+        "replications",
+        "scale",
+        "order_value",
+        "fraud_loss_per_success",
+        "attacked_per_1k",
+        "max_guess_success",
+    ):
+        value = _opt(args, name)
+        if value != DEFAULTS[name]:
+            parts.append(f"--{name.replace('_', '-')} {value:g}")
+    if not _opt(args, "studies"):
+        parts.append("--no-studies")
+    parts.append(f"--out {_shown(args.out)}")
+    return " ".join(parts)
+
+
+def _shown(path: str) -> str:
+    """A path as the report may print it: relative, or just its name."""
+    return path if not Path(path).is_absolute() else Path(path).name
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m reports``: ``smsverify tune`` with every option."""
+    parser = add_arguments(argparse.ArgumentParser(prog="python -m reports", description=__doc__))
+    args = parser.parse_args(argv)
+    from verifier.errors import ConfigError
+
+    try:
+        return tune_command(args)
+    except ConfigError as err:
+        print(f"tune: invalid configuration: {err}", file=sys.stderr)
+        return 2

@@ -1,0 +1,76 @@
+"""A tiny tuning run through the real model, shared by the report tests.
+
+Two small scenarios (a steady one and a drop), a four-point grid and the command
+line's defaults for everything else, run once per session through ``smsverify tune``
+exactly as a user would; ``tiny_report`` is the output folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from verifier.cli import main
+
+STEADY = """
+name = "steady"
+duration_s = 600
+[arrivals]
+rate_per_s = 2.0
+[gateway]
+channels = 20
+service_time = { dist = "lognormal", median_s = 5.0, p99_s = 17.0 }
+loss_rate = 0.02
+[users]
+resend_after_s = 30
+[fraud]
+bruteforce_rate_per_s = 0.4
+"""
+DROP = """
+name = "ticket-drop"
+duration_s = 900
+[arrivals]
+rate_per_s = 1.0
+profile = [[0, 1.0], [300, 8.0], [420, 1.0]]
+[gateway]
+channels = 24
+service_time = { dist = "lognormal", median_s = 5.0, p99_s = 17.0 }
+[users]
+resend_after_s = 30
+"""
+GRID = ["code.ttl_s=120,300", "check.max_attempts=3,5"]
+
+
+def write_scenarios(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / "steady.toml", folder / "ticket-drop.toml"]
+    for path, text in zip(paths, (STEADY, DROP), strict=True):
+        path.write_text(text, "utf-8")
+    return paths
+
+
+@pytest.fixture(scope="session")
+def tiny_scenarios(tmp_path_factory) -> list[Path]:
+    return write_scenarios(tmp_path_factory.mktemp("scenarios"))
+
+
+@pytest.fixture(scope="session")
+def tune_argv(tiny_scenarios):
+    """``smsverify tune`` arguments for the tiny sweep, writing to ``out``."""
+
+    def argv(out: Path) -> list[str]:
+        args = ["tune", "--out", str(out), "--grid", *GRID]
+        for path in tiny_scenarios:
+            args += ["--scenario", str(path)]
+        return args
+
+    return argv
+
+
+@pytest.fixture(scope="session")
+def tiny_report(tmp_path_factory, tune_argv) -> Path:
+    out = tmp_path_factory.mktemp("report") / "latest"
+    if main(tune_argv(out)) != 0:
+        raise RuntimeError("smsverify tune failed")
+    return out
