@@ -1,13 +1,30 @@
 """HTTP throughput: full verification flows/s on one ``smsverify serve``, beside a no-op route.
 
 For each configuration (store x workers) the runner starts one server with
-``SMSVERIFY_BENCH=1`` (which adds ``GET /bench/noop``, a route that does no work), then
-runs Locust twice against that same server, each as its own headless process: first
-``NoopUser`` (the stack's own ceiling), then ``FlowUser`` (start, read the sandbox,
-check: one approved verification). It prints flows/s, the flow's HTTP requests/s next to
-the no-op's, and p50/p95/p99 latencies, as a Markdown table.
+``SMSVERIFY_BENCH=1`` (which adds ``GET /bench/noop``, a route that does no work) on
+127.0.0.1 and runs Locust against it, each run its own headless process, bounded in
+users and time. Three modes:
+
+``saturation`` (the default): ``NoopUser`` (the stack's own ceiling), then ``FlowUser``
+(start, read the sandbox, check: one approved verification, one after another with no
+wait: a closed loop). It prints flows/s, the flow's HTTP requests/s next to the no-op's,
+and p50/p95/p99 latencies, as a Markdown table.
+
+``half``: first the closed loop of ``FlowUser`` for ``--saturation-seconds`` (its
+flows/s is the saturation), then ``PacedFlowUser`` at a fixed offered rate of half of
+that (or ``--rate``) for ``--half-seconds``: ``ceil(rate / --user-rate)`` users, each
+starting ``rate / users`` flows/s on a fixed schedule from a random phase (see
+``scheduled``; ``--arrivals poisson`` for exponential gaps). Statistics are reset once
+every user has started. It prints p50/p95/p99 per request and per flow.
+
+``soak``: the same, paced for ``--soak-seconds``, while the runner samples the RSS of
+every process of the server (its process group: the uvicorn parent and its workers,
+from ``/proc/<pid>/status``) every ``--sample-seconds``. It prints RSS at 1 min and at
+the end, and the growth between them.
 
     .venv/bin/python bench/http.py [--seconds 20] [--users 16] [--configs memory,sqlite,redis2]
+    .venv/bin/python bench/http.py --mode half [--configs memory,sqlite] [--half-seconds 60]
+    .venv/bin/python bench/http.py --mode soak [--configs sqlite] [--soak-seconds 300]
 
 This file also holds the Locust user classes. They exist only when the file is loaded
 as a module (through a small generated locustfile, under another name than ``http``),
@@ -27,6 +44,7 @@ if sys.path and os.path.realpath(sys.path[0] or ".") == os.path.dirname(os.path.
 import argparse
 import csv
 import json
+import math
 import random
 import shutil
 import signal
@@ -53,13 +71,17 @@ CONFIGS = {
     "redis2": ("redis", 2),
 }
 NOOP_SHARE = 0.4  # of each configuration's seconds; the rest runs full flows
+USER_RATE_ENV = "SMSVERIFY_BENCH_USER_RATE"  # flows/s of each PacedFlowUser
+ARRIVALS_ENV = "SMSVERIFY_BENCH_ARRIVALS"  # "uniform" (fixed period) or "poisson"
+DEFAULT_CONFIGS = {"saturation": "memory,sqlite,redis2", "half": "memory,sqlite", "soak": "sqlite"}
+REQUESTS = ("start", "sandbox", "check")
 SHIM = """
 import importlib.util, sys
 spec = importlib.util.spec_from_file_location("smsverify_bench_http", {path!r})
 module = importlib.util.module_from_spec(spec)
 sys.modules[spec.name] = module
 spec.loader.exec_module(module)
-NoopUser, FlowUser = module.NoopUser, module.FlowUser
+NoopUser, FlowUser, PacedFlowUser = module.NoopUser, module.FlowUser, module.PacedFlowUser
 """
 
 
@@ -121,6 +143,38 @@ if __name__ == "smsverify_bench_http":
                 context={},
             )
 
+    def scheduled(rate: float, poisson: bool):
+        """A wait_time that starts each user's flows on a fixed schedule of ``rate``/s.
+
+        The first flow waits a random phase within one period (Locust starts all users of
+        a batch at once, so ``constant_throughput`` users would all fire together), then
+        each start is one period (or, with ``poisson``, an exponential gap of that mean)
+        after the previous *scheduled* start: a late user fires at once and catches up,
+        so the offered rate does not depend on the server, and users whose flows were
+        slowed together do not stay in phase (as they would with ``constant_pacing``).
+        """
+        period = 1 / rate
+
+        def wait_time(user) -> float:
+            now = time.monotonic()
+            if getattr(user, "bench_next", None) is None:
+                user.bench_next = now + random.uniform(0, period)
+            else:
+                user.bench_next += random.expovariate(rate) if poisson else period
+            return max(0.0, user.bench_next - now)
+
+        return wait_time
+
+    class PacedFlowUser(FlowUser):
+        """The same flow, started at a fixed rate per user (``USER_RATE_ENV`` flows/s)."""
+
+        wait_time = scheduled(
+            float(os.environ.get(USER_RATE_ENV, "1")), os.environ.get(ARRIVALS_ENV) == "poisson"
+        )
+
+        def on_start(self) -> None:
+            time.sleep(self.wait_time())  # the random phase; Locust makes sleep cooperative
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -177,8 +231,21 @@ def start_redis(workdir: Path) -> tuple[str, subprocess.Popen] | None:
     return None
 
 
-def run_locust(base: str, user: str, seconds: float, users: int, prefix: Path) -> dict:
-    """One headless Locust run; its per-name stats from the CSV."""
+def load_average() -> str:
+    one, five, _ = os.getloadavg()
+    return f"{one:.1f}/{five:.1f}"
+
+
+def start_locust(
+    base: str,
+    user: str,
+    seconds: float,
+    users: int,
+    prefix: Path,
+    user_rate: float = 0.0,
+    arrivals: str = "uniform",
+) -> subprocess.Popen:
+    """Start one headless Locust run in its own process group; it stops by itself."""
     locustfile = prefix.parent / "bench_locustfile.py"
     locustfile.write_text(SHIM.format(path=os.path.realpath(__file__)))
     command = [
@@ -190,13 +257,46 @@ def run_locust(base: str, user: str, seconds: float, users: int, prefix: Path) -
         "--headless",
         "--only-summary",
     ]
-    command += ["-u", str(users), "-r", str(users), "--run-time", f"{int(seconds)}s"]
-    command += ["--host", base, "--csv", str(prefix), "--loglevel", "WARNING", user]
-    subprocess.run(
-        command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT
-    )
-    with open(f"{prefix}_stats.csv", newline="") as handle:
-        return {row["Name"]: row for row in csv.DictReader(handle)}
+    command += ["-u", str(users), "-r", str(users), "--run-time", f"{max(1, round(seconds))}s"]
+    command += ["--host", base, "--csv", str(prefix), "--loglevel", "WARNING"]
+    if user_rate:
+        # Every user starts within the first second; leave that ramp out of the numbers.
+        command += ["--reset-stats"]
+    command += [user]
+    env = {**os.environ, USER_RATE_ENV: repr(user_rate or 1.0), ARRIVALS_ENV: arrivals}
+    with open(f"{prefix}-locust.log", "wb") as log:
+        return subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+        )
+
+
+def locust_stats(proc: subprocess.Popen, prefix: Path) -> dict:
+    """Per-name stats of a finished Locust run, from its CSV."""
+    try:
+        with open(f"{prefix}_stats.csv", newline="") as handle:
+            return {row["Name"]: row for row in csv.DictReader(handle)}
+    except FileNotFoundError:
+        log = Path(f"{prefix}-locust.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"Locust exited with {proc.returncode} and no stats:\n{log}") from None
+
+
+def run_locust(
+    base: str, user: str, seconds: float, users: int, prefix: Path, user_rate: float = 0.0
+) -> dict:
+    """One headless Locust run; its per-name stats from the CSV."""
+    proc = start_locust(base, user, seconds, users, prefix, user_rate)
+    try:
+        proc.wait(timeout=seconds + 60)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        stop(proc)
+    return locust_stats(proc, prefix)
 
 
 def number(row: dict, key: str) -> float:
@@ -204,28 +304,98 @@ def number(row: dict, key: str) -> float:
     return float(value) if value != "N/A" else 0.0
 
 
-def bench_config(name: str, store: str, workers: int, args, workdir: Path) -> dict:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    policy = workdir / "policy.toml"
-    policy.write_text(POLICY)
-    command = [sys.executable, "-m", "verifier.cli", "serve", "--port", str(port)]
-    command += ["--store", store, "--workers", str(workers), "--policy", str(policy)]
-    env = {**os.environ, "SMSVERIFY_BENCH": "1"}
-    with open(workdir / f"{name}-server.log", "wb") as log:
-        server = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+def server_pids(pgid: int) -> list[int]:
+    """Every process in a process group (the server: uvicorn's parent and its workers)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            wait_for_http(base + "/healthz", server)
-            noop = run_locust(
-                base, "NoopUser", args.seconds * NOOP_SHARE, args.users, workdir / f"{name}-noop"
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # gone meanwhile
+        # Fields after the command's closing parenthesis: state, ppid, pgrp, ...
+        if int(stat[stat.rindex(")") + 2 :].split()[2]) == pgid:
+            pids.append(int(entry.name))
+    return sorted(pids)
+
+
+def rss_kib(pids: list[int]) -> int:
+    """Summed VmRSS of these processes, in KiB."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+                    break
+        except OSError:
+            continue  # gone meanwhile
+    return total
+
+
+class Server:
+    """One ``smsverify serve`` on 127.0.0.1 with SMSVERIFY_BENCH=1, stopped on exit."""
+
+    def __init__(self, name: str, store: str, workers: int, workdir: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        policy = workdir / "policy.toml"
+        policy.write_text(POLICY)
+        self.command = [sys.executable, "-m", "verifier.cli", "serve", "--host", "127.0.0.1"]
+        self.command += ["--port", str(self.port), "--store", store]
+        self.command += ["--workers", str(workers), "--policy", str(policy)]
+        self.log_path = workdir / f"{name}-server.log"
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> Server:
+        env = {**os.environ, "SMSVERIFY_BENCH": "1"}
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                self.command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
-            flow_s = args.seconds * (1 - NOOP_SHARE)
-            flow = run_locust(base, "FlowUser", flow_s, args.users, workdir / f"{name}-flow")
-        finally:
-            stop(server)
-    parts = [flow.get(n, {}) for n in ("start", "sandbox", "check")]
+        try:
+            wait_for_http(self.base + "/healthz", self.proc)
+        except BaseException:
+            stop(self.proc)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None:
+            stop(self.proc)
+
+    def rss_kib(self) -> int:
+        return rss_kib(server_pids(self.proc.pid))
+
+
+def latencies(stats: dict, names: tuple[str, ...]) -> dict:
+    return {
+        name: {
+            "count": int(number(stats.get(name, {}), "Request Count")),
+            "failures": int(number(stats.get(name, {}), "Failure Count")),
+            "rps": number(stats.get(name, {}), "Requests/s"),
+            "p50_ms": number(stats.get(name, {}), "50%"),
+            "p95_ms": number(stats.get(name, {}), "95%"),
+            "p99_ms": number(stats.get(name, {}), "99%"),
+            "max_ms": number(stats.get(name, {}), "Max Response Time"),
+        }
+        for name in names
+    }
+
+
+def bench_config(name: str, store: str, workers: int, args, workdir: Path) -> dict:
+    with Server(name, store, workers, workdir) as server:
+        noop = run_locust(
+            server.base,
+            "NoopUser",
+            args.seconds * NOOP_SHARE,
+            args.users,
+            workdir / f"{name}-noop",
+        )
+        flow_s = args.seconds * (1 - NOOP_SHARE)
+        flow = run_locust(server.base, "FlowUser", flow_s, args.users, workdir / f"{name}-flow")
+    parts = [flow.get(n, {}) for n in REQUESTS]
     flow_rps = sum(number(p, "Requests/s") for p in parts)
     noop_rps = number(noop.get("noop", {}), "Requests/s")
     flows = flow.get("flow", {})
@@ -250,6 +420,75 @@ def bench_config(name: str, store: str, workers: int, args, workdir: Path) -> di
     }
 
 
+def paced_config(name: str, store: str, workers: int, args, workdir: Path) -> dict:
+    """Saturation by a closed loop, then flows at a fixed rate (half of it), same server."""
+    soak = args.mode == "soak"
+    seconds = args.soak_seconds if soak else args.half_seconds
+    result: dict = {"config": name, "store": store.split(":")[0], "workers": workers}
+    with Server(name, store, workers, workdir) as server:
+        result["load_before"] = load_average()
+        closed = run_locust(
+            server.base,
+            "FlowUser",
+            args.saturation_seconds,
+            args.users,
+            workdir / f"{name}-saturation",
+        )
+        result["saturation_users"] = args.users
+        result["saturation_flows_per_s"] = number(closed.get("flow", {}), "Requests/s")
+        result["saturation_failures"] = sum(
+            int(number(closed.get(n, {}), "Failure Count")) for n in REQUESTS
+        )
+        rate = args.rate or result["saturation_flows_per_s"] / 2
+        if rate <= 0:
+            raise RuntimeError(f"{name}: no flow completed in the saturation run")
+        users = min(args.max_users, max(1, math.ceil(rate / args.user_rate)))
+        result.update(
+            offered_flows_per_s=rate, users=users, user_rate=rate / users, arrivals=args.arrivals
+        )
+        print(
+            f"{name}: saturation {result['saturation_flows_per_s']:.1f} flows/s; "
+            f"{rate:.1f} flows/s offered by {users} users for {seconds:g} s ...",
+            file=sys.stderr,
+        )
+        prefix = workdir / f"{name}-{args.mode}"
+        samples: list[tuple[float, int]] = []
+        result["rss_before_kib"] = server.rss_kib()
+        locust = start_locust(
+            server.base, "PacedFlowUser", seconds, users, prefix, rate / users, args.arrivals
+        )
+        began = time.monotonic()
+        try:
+            deadline = began + seconds + 60
+            next_sample = began
+            while locust.poll() is None and time.monotonic() < deadline:
+                if soak and time.monotonic() >= next_sample:
+                    samples.append((time.monotonic() - began, server.rss_kib()))
+                    next_sample += args.sample_seconds
+                time.sleep(0.2)  # waiting for Locust, which stops by itself
+        finally:
+            stop(locust)
+        result["load_after"] = load_average()
+        stats = locust_stats(locust, prefix)
+    result["seconds"] = seconds
+    result["achieved_flows_per_s"] = number(stats.get("flow", {}), "Requests/s")
+    result["latency"] = latencies(stats, (*REQUESTS, "flow"))
+    result["failures"] = sum(result["latency"][n]["failures"] for n in REQUESTS)
+    result["request_p99_ms"] = max(result["latency"][n]["p99_ms"] for n in REQUESTS)
+    result["p99_goal_met"] = result["request_p99_ms"] < 50
+    if soak:
+        if not samples:
+            raise RuntimeError(f"{name}: Locust ended before the first RSS sample")
+        result["rss_samples"] = [{"t_s": round(t, 1), "rss_kib": kib} for t, kib in samples]
+        at_minute = min(samples, key=lambda sample: abs(sample[0] - 60))[1]
+        at_end = samples[-1][1]
+        result["rss_1min_kib"] = at_minute
+        result["rss_end_kib"] = at_end
+        result["rss_growth_pct"] = (at_end - at_minute) / at_minute * 100
+        result["rss_goal_met"] = result["rss_growth_pct"] < 10
+    return result
+
+
 def table(results: list[dict]) -> str:
     lines = [
         "| config | workers | flows/s | flow req/s | noop req/s | flow/noop | "
@@ -268,19 +507,91 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def yes_no(flag: bool) -> str:
+    return "yes" if flag else "**no**"
+
+
+def paced_tables(results: list[dict]) -> str:
+    lines = [
+        "| config | workers | saturation flows/s (users) | offered flows/s (users x flows/s) | "
+        "achieved flows/s | seconds | failures | load avg 1/5 min before → after | "
+        "request p99 < 50 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['config']} | {r['workers']}"
+            f" | {r['saturation_flows_per_s']:.1f} ({r['saturation_users']})"
+            f" | {r['offered_flows_per_s']:.1f} ({r['users']} x {r['user_rate']:.2f})"
+            f" | {r['achieved_flows_per_s']:.1f} | {r['seconds']:g} | {r['failures']}"
+            f" | {r['load_before']} → {r['load_after']} | {yes_no(r['p99_goal_met'])} |"
+        )
+    lines += [
+        "",
+        "| config | what | count | req/s | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        for name, row in r["latency"].items():
+            lines.append(
+                f"| {r['config']} | {name} | {row['count']} | {row['rps']:.1f}"
+                f" | {row['p50_ms']:.0f} | {row['p95_ms']:.0f} | {row['p99_ms']:.0f}"
+                f" | {row['max_ms']:.0f} |"
+            )
+    soaks = [r for r in results if "rss_samples" in r]
+    if soaks:
+        lines += [
+            "",
+            "| config | RSS before MiB | RSS at 1 min MiB | RSS at end MiB | "
+            "growth after 1 min | < 10 % |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in soaks:
+            lines.append(
+                f"| {r['config']} | {r['rss_before_kib'] / 1024:.1f}"
+                f" | {r['rss_1min_kib'] / 1024:.1f} | {r['rss_end_kib'] / 1024:.1f}"
+                f" | {r['rss_growth_pct']:+.1f} % | {yes_no(r['rss_goal_met'])} |"
+            )
+        for r in soaks:
+            samples = ", ".join(
+                f"{s['t_s']:.0f} s: {s['rss_kib'] / 1024:.1f}" for s in r["rss_samples"]
+            )
+            lines += ["", f"{r['config']} RSS samples (MiB): {samples}"]
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("saturation", "half", "soak"), default="saturation")
     parser.add_argument("--seconds", type=float, default=20.0, help="per configuration")
-    parser.add_argument("--users", type=int, default=16)
-    parser.add_argument("--configs", default="memory,sqlite,redis2", help=",".join(CONFIGS))
+    parser.add_argument("--users", type=int, default=16, help="of the closed loops")
+    parser.add_argument("--configs", help=f"of {','.join(CONFIGS)}; default: by mode")
+    parser.add_argument(
+        "--saturation-seconds", type=float, default=15.0, help="closed loop before half/soak"
+    )
+    parser.add_argument("--half-seconds", type=float, default=60.0)
+    parser.add_argument("--soak-seconds", type=float, default=300.0)
+    parser.add_argument("--sample-seconds", type=float, default=10.0, help="RSS, in soak")
+    parser.add_argument("--rate", type=float, help="offered flows/s (default: half saturation)")
+    parser.add_argument("--user-rate", type=float, default=2.0, help="flows/s per paced user")
+    parser.add_argument("--max-users", type=int, default=500, help="of the paced runs")
+    parser.add_argument(
+        "--arrivals",
+        choices=("uniform", "poisson"),
+        default="uniform",
+        help="each paced user's gaps: one period, or exponential of that mean",
+    )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
+    configs = args.configs or DEFAULT_CONFIGS[args.mode]
+    # A SIGTERM goes through the finally clauses below, which stop every process started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     results = []
     with tempfile.TemporaryDirectory(prefix="smsverify-bench-") as tmp:
         workdir = Path(tmp)
         redis = None
         try:
-            for name in args.configs.split(","):
+            for name in configs.split(","):
                 store, workers = CONFIGS[name]
                 if store == "sqlite":
                     store = f"sqlite:///{workdir / name}.db"
@@ -290,12 +601,15 @@ def main() -> int:
                         print(f"{name}: skipped, no redis-server on PATH", file=sys.stderr)
                         continue
                     store = redis[0]
-                print(f"{name}: {args.seconds:g} s ...", file=sys.stderr)
-                results.append(bench_config(name, store, workers, args, workdir))
+                if args.mode == "saturation":
+                    print(f"{name}: {args.seconds:g} s ...", file=sys.stderr)
+                    results.append(bench_config(name, store, workers, args, workdir))
+                else:
+                    results.append(paced_config(name, store, workers, args, workdir))
         finally:
             if redis is not None:
                 stop(redis[1])
-    print(table(results))
+    print(table(results) if args.mode == "saturation" else paced_tables(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

@@ -34,7 +34,7 @@ class PhoneInfo:
     type: str
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def _parse(phone: str, country: str | None) -> PhoneInfo | str:
     """Parse and classify, returning a reason string when the number is not valid."""
     try:
