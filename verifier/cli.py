@@ -58,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     load = sub.add_parser("loadtest", help="drive the HTTP service with Locust")
     load.add_argument("--scenario", required=True)
-    load.add_argument("--store", default="memory://")
+    load.add_argument(
+        "--store",
+        default=None,
+        help="server store URL (default: a SQLite file in --out, which the invariants read)",
+    )
     load.add_argument("--duration", default="60s")
     load.add_argument("--compress", type=float)
     load.add_argument("--rate-scale", type=float)
