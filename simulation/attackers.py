@@ -19,6 +19,8 @@ the engine's decisions like anyone else; what the policy costs them is the measu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import simpy
 
@@ -80,7 +82,7 @@ class Agent:
         received: int | None = None,
     ) -> None:
         """Append this session's row (``kpis.COLUMNS``); buyer-only columns stay empty."""
-        self.ledger.rows.append(
+        self.ledger.add(
             (self.actor, session, country or self.region, began, self.env.now, outcome, None,
              sends, checks, wrong, expired, received, None, False, False)
         )  # fmt: skip
@@ -166,7 +168,9 @@ class Pumper(Agent):
 class Enumerator(Agent):
     actor = "enumeration"
 
-    def __init__(self, *args, registered: list[tuple[str, str]], share: float, **kwargs) -> None:
+    def __init__(
+        self, *args, registered: Sequence[tuple[str, str]], share: float, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.registered = registered
         self.share = share

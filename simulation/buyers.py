@@ -18,6 +18,7 @@ triggers, whichever comes first; no timeout is scheduled per code TTL.
 
 from __future__ import annotations
 
+from array import array
 from contextlib import suppress
 
 import numpy as np
@@ -29,13 +30,39 @@ from .durations import stream, uniforms
 from .gateway import Handset, next_sms
 from .harness import Harness
 from .kpis import Ledger
-from .numbers import NumberPlan
+from .numbers import BuyerNumbers, NumberPlan
 from .scenario import Scenario
 
 
 def mistype(code: str) -> str:
     """The code with its last digit slipped by one: always a wrong code of the same length."""
     return code[:-1] + str((int(code[-1]) + 1) % 10)
+
+
+def flags(values: np.ndarray) -> bytes:
+    """One byte (0 or 1) per buyer, where a list of bools takes an 8-byte slot each."""
+    return np.asarray(values, dtype=bool).astype(np.uint8).tobytes()
+
+
+class Registered:
+    """Buyers' numbers bound to an account, in the order they were bound.
+
+    Kept as buyer indices (8 bytes each); ``registered[k]`` is ``(number, country)``.
+    """
+
+    def __init__(self, numbers: BuyerNumbers) -> None:
+        self._numbers = numbers
+        self._buyers = array("q")
+
+    def append(self, buyer: int) -> None:
+        self._buyers.append(buyer)
+
+    def __len__(self) -> int:
+        return len(self._buyers)
+
+    def __getitem__(self, k: int) -> tuple[str, str]:
+        i = self._buyers[k]
+        return self._numbers.number(i), self._numbers.country(i)
 
 
 def _retry(err: VerificationError) -> float:
@@ -56,10 +83,9 @@ class Buyers:
         ledger: Ledger,
         rng: np.random.Generator,
         times: np.ndarray,
-        countries: list[str],
-        numbers: list[str],
-        recycled: list[bool],
-        registered: list[tuple[str, str]],
+        numbers: BuyerNumbers,
+        recycled: bytes | bytearray,
+        registered: Registered,
     ) -> None:
         users = scenario.users
         self.env = env
@@ -68,13 +94,13 @@ class Buyers:
         self.handsets = handsets
         self.ledger = ledger
         self.registered = registered
-        self.times = times.tolist()
-        self.countries = countries
+        # Per-buyer inputs stay in flat arrays: plain floats and bytes, not a list each.
+        self.times = array("d", np.asarray(times, dtype=float).tobytes())
         self.numbers = numbers
         self.recycled = recycled
         n = len(self.times)
-        self.blocked = (rng.random(n) < users.blocks_sms_share).tolist()
-        self.landline = (rng.random(n) < scenario.numbers.landline_typo_share).tolist()
+        self.blocked = flags(rng.random(n) < users.blocks_sms_share)
+        self.landline = flags(rng.random(n) < scenario.numbers.landline_typo_share)
         self._read_type = stream(users.read_type_s.block(rng))
         self._uniform = uniforms(rng)
         self.typo_rate = users.typo_rate
@@ -94,9 +120,9 @@ class Buyers:
         env, v = self.env, self.verifier
         arrival = env.now
         deadline = arrival + self.give_up_after
-        country, number = self.countries[i], self.numbers[i]
+        country, number = self.numbers.country(i), self.numbers.number(i)
         account = f"buyer_{i}"
-        handset = Handset(self.blocked[i])
+        handset = Handset(self.blocked[i] == 1)
         self.handsets[number] = handset
         sends = checks = wrong = expired = 0
         outcome, ttv = "gave_up", None
@@ -106,7 +132,7 @@ class Buyers:
         try:
             ver = v.start(number, country, account)
         except VerificationError as err:
-            self._record(i, arrival, err.code, None, 0, 0, 0, 0, handset)
+            self._record(i, arrival, err.code, None, 0, 0, 0, 0, number, handset)
             return
         vid = ver.id
         sends = 1
@@ -159,7 +185,7 @@ class Buyers:
                     except VerificationError:
                         pass  # approved all the same; the binding was refused
                     else:
-                        self.registered.append((number, country))
+                        self.registered.append(i)
                     break
             now = env.now
             if now >= deadline:
@@ -197,7 +223,7 @@ class Buyers:
                     wake_at = min(wake_at, max(next_resend, retry_at))
             yield next_sms(env, handset, wake_at)
             handset.waiter = None
-        self._record(i, arrival, outcome, ttv, sends, checks, wrong, expired, handset)
+        self._record(i, arrival, outcome, ttv, sends, checks, wrong, expired, number, handset)
 
     def _landline_first(self, country: str, account: str):
         """Type a landline/VoIP number by mistake, then take the time to re-enter the number."""
@@ -207,8 +233,11 @@ class Buyers:
             return
         try:
             typo_ver = v.start(mistake, country, account)
-        except VerificationError:
-            pass  # refused, as it should be: the buyer re-enters the number
+        except VerificationError as err:
+            # Refused, as it should be: the buyer re-enters the number. The refusal's
+            # traceback holds a reference cycle (the engine's frame keeps the error) that
+            # the paused collector would never free: let it go with the traceback.
+            err.__traceback__ = None
         else:
             # Accepted: a code goes to a landline. The buyer waits for it, then re-enters.
             yield env.timeout(self.resend_after)
@@ -216,12 +245,18 @@ class Buyers:
                 v.cancel(typo_ver.id)
         yield env.timeout(next(self._read_type))
 
-    def _record(self, i, arrival, outcome, ttv, sends, checks, wrong, expired, handset) -> None:
-        self.ledger.rows.append(
+    def _record(
+        self, i, arrival, outcome, ttv, sends, checks, wrong, expired, number, handset
+    ) -> None:
+        # The session is over: its phone leaves the gateway's directory (a later SMS to
+        # it is counted as delivered and reaches no one, as it would reach no one waiting).
+        if self.handsets.get(number) is handset:
+            del self.handsets[number]
+        self.ledger.add(
             (
                 "buyer",
                 i,
-                self.countries[i],
+                self.numbers.country(i),
                 arrival,
                 self.env.now,
                 outcome,
@@ -232,7 +267,7 @@ class Buyers:
                 expired,
                 handset.received,
                 handset.blocked,
-                self.recycled[i],
-                self.landline[i],
+                self.recycled[i] == 1,
+                self.landline[i] == 1,
             )
         )

@@ -8,12 +8,12 @@ and holds a channel like any other; it is just never delivered. A message whose 
 time multiplied by ``slowdown``.
 
 Callbacks on the request and the timeout do the work (no process per message): three
-SimPy events per message. Per-message times are logged in flat float arrays for the KPIs.
+SimPy events per message. Per-message times are logged in flat float columns for the KPIs
+(spooled to temporary files in long runs, see ``spool.py``).
 """
 
 from __future__ import annotations
 
-from array import array
 from functools import partial
 
 import numpy as np
@@ -21,6 +21,7 @@ import simpy
 
 from .durations import stream, uniforms
 from .scenario import GatewayConfig
+from .spool import Spool
 
 
 class Handset:
@@ -89,9 +90,9 @@ class Gateway:
         self.lost = 0
         self.delivered = 0
         # One entry per message that has started service, in start order (= FIFO order).
-        self.submitted_at = array("d")
-        self.started_at = array("d")
-        self.ended_at = array("d")
+        self.submitted_at = Spool("d")
+        self.started_at = Spool("d")
+        self.ended_at = Spool("d")
 
     def submit(self, to: str, code: str) -> None:
         """Queue one message for ``to`` carrying ``code``."""
@@ -123,11 +124,12 @@ class Gateway:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Submission, service-start and service-end times of every started message."""
-        return (
-            np.frombuffer(self.submitted_at, dtype=float).copy(),
-            np.frombuffer(self.started_at, dtype=float).copy(),
-            np.frombuffer(self.ended_at, dtype=float).copy(),
-        )
+        return self.submitted_at.to_numpy(), self.started_at.to_numpy(), self.ended_at.to_numpy()
+
+    def close(self) -> None:
+        """Drop the per-message log (and its temporary files) once the KPIs are computed."""
+        for log in (self.submitted_at, self.started_at, self.ended_at):
+            log.close()
 
     def cost(self) -> float:
         return self.sent * self.config.cost_per_sms

@@ -10,6 +10,7 @@ simulated person meets is the engine's.
 from __future__ import annotations
 
 import itertools
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -82,8 +83,8 @@ class EventTally:
         self.kinds: Counter[str] = Counter()
         self.refusals: Counter[str] = Counter()
         self.fraud_reasons: Counter[str] = Counter()
-        self.flagged_at: list[float] = []
-        self.locked_at: list[float] = []
+        self.flagged_at = array("d")
+        self.locked_at = array("d")
 
     def __call__(self, event: Event) -> None:
         kind = event.kind

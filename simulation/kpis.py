@@ -1,7 +1,10 @@
 """KPIs: flat per-verification records, per-minute series, ``metrics.json`` and its CIs.
 
-Actors append one flat tuple per session (``COLUMNS``) to a :class:`Ledger` and bump its
-counters; nothing is aggregated while the simulation runs. After a replication,
+Actors add one flat tuple per session (``COLUMNS``) to a :class:`Ledger` and bump its
+counters; nothing is aggregated while the simulation runs. The ledger keeps the rows by
+column in typed arrays, spilled to temporary files in long runs (``spool.py``), instead
+of a tuple of objects per session (about 270 bytes), and builds the table once at the
+end, exactly as ``pandas.DataFrame(rows)`` would from the same tuples. After a replication,
 ``replication_metrics`` computes the ``metrics.json`` contract keys (and a few more),
 ``timeseries`` the per-minute table; ``combine`` turns replications into means and
 95 % half-widths with Student-t quantiles. Undefined values are ``None``, never NaN.
@@ -10,11 +13,14 @@ counters; nothing is aggregated while the simulation runs. After a replication,
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+
+from .spool import Spool
 
 COLUMNS = (
     "actor",  # buyer, bruteforce, pumping, enumeration, farming
@@ -38,16 +44,128 @@ META_KEYS = ("scenario", "seed", "replications")
 NO_CI = ("wall_s",)
 
 
+# The Python type each column holds (anything else, None included, is kept aside).
+KINDS = (str, int, str, float, float, str, float, int, int, int, int, int, bool, bool, bool)
+TYPECODES = {float: "d", int: "q", bool: "b", str: "I"}
+NUMPY = {float: np.float64, int: np.int64, bool: np.bool_}
+FLUSH_ROWS = 4096
+INT64 = (-(2**63), 2**63)
+
+
+class Column:
+    """One column of session rows, for values of exactly type ``kind``, in a :class:`Spool`.
+
+    Strings are stored as codes into ``levels``; floats, ints and bools as themselves.
+    A value of another type (``None``, an int in a float column) is kept aside with its
+    row number, so ``values()`` gives back the very objects that were added.
+    """
+
+    __slots__ = ("codes", "data", "kind", "levels", "other", "other_at")
+
+    def __init__(self, kind: type) -> None:
+        self.kind = kind
+        self.data = Spool(TYPECODES[kind])
+        self.levels: list[str] = []
+        self.codes: dict[str, int] = {}
+        self.other_at = array("q")
+        self.other: list = []
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def _fits(self, value) -> bool:
+        return type(value) is self.kind and (self.kind is not int or INT64[0] <= value < INT64[1])
+
+    def _code(self, value: str) -> int:
+        code = self.codes.get(value)
+        if code is None:
+            code = self.codes[value] = len(self.levels)
+            self.levels.append(value)
+        return code
+
+    def extend(self, values: tuple) -> None:
+        kind, data = self.kind, self.data
+        if all(type(v) is kind for v in values):
+            if kind is str:
+                codes, code = self.codes, self._code
+                data.extend([codes[v] if v in codes else code(v) for v in values])
+                return
+            if kind is not int or (INT64[0] <= min(values) and max(values) < INT64[1]):
+                data.extend(values)
+                return
+        for v in values:
+            if self._fits(v):
+                data.append(self._code(v) if kind is str else v)
+            else:
+                self.other_at.append(len(data))
+                self.other.append(v)
+                data.append(0)
+
+    def values(self) -> list:
+        """The added objects, in order."""
+        stored = self.data.to_numpy()
+        if self.kind is str:
+            out = list(map(self.levels.__getitem__, stored.tolist()))
+        elif self.kind is bool:
+            out = (stored == 1).tolist()
+        else:
+            out = stored.tolist()
+        for at, v in zip(self.other_at, self.other, strict=True):
+            out[at] = v
+        return out
+
+    def series(self, name: str) -> pd.DataFrame:
+        """A one-column table, with the dtype ``pandas.DataFrame(rows)`` infers for it."""
+        if not self.other and self.kind in NUMPY:
+            # A column of only floats (ints, bools) is inferred float64 (int64, bool).
+            values = self.data.to_numpy().astype(NUMPY[self.kind], copy=False)
+            return pd.DataFrame({name: values}, copy=False)
+        # Otherwise pandas infers it, from the same objects, the way it does for row tuples.
+        return pd.DataFrame(list(zip(self.values())), columns=[name])
+
+
 class Ledger:
-    """What one replication's actors record: session rows and named counters."""
+    """What one replication's actors record: session rows and named counters.
+
+    ``add`` takes one row (a tuple in ``COLUMNS`` order); rows are buffered and moved
+    into typed columns ``FLUSH_ROWS`` at a time. ``frame()`` gives the same table as
+    ``pandas.DataFrame(rows, columns=COLUMNS)`` would. Long runs keep the columns (and
+    the approval times) in temporary files: see ``spool.py``.
+    """
 
     def __init__(self) -> None:
-        self.rows: list[tuple] = []
+        self.columns = [Column(kind) for kind in KINDS]
+        self._rows: list[tuple] = []
         self.counts: Counter[str] = Counter()
-        self.approved_at: list[float] = []
+        self.approved_at = Spool("d")
+
+    def add(self, row: tuple) -> None:
+        rows = self._rows
+        rows.append(row)
+        if len(rows) >= FLUSH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        rows, self._rows = self._rows, []
+        if rows:
+            for column, values in zip(self.columns, zip(*rows, strict=True), strict=True):
+                column.extend(values)
+
+    def __len__(self) -> int:
+        return len(self.columns[0]) + len(self._rows)
 
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame(self.rows, columns=list(COLUMNS))
+        self._flush()
+        if not len(self):
+            return pd.DataFrame([], columns=list(COLUMNS))
+        parts = [column.series(name) for column, name in zip(self.columns, COLUMNS, strict=True)]
+        return pd.concat(parts, axis=1)
+
+    def close(self) -> None:
+        """Drop the rows and their temporary files once the tables are built."""
+        for column in self.columns:
+            column.data.close()
+        self.approved_at.close()
 
 
 def occupancy(starts: np.ndarray, ends: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -60,6 +178,11 @@ def occupancy(starts: np.ndarray, ends: np.ndarray, edges: np.ndarray) -> np.nda
     # F(t) = Σ_{s<t} (t - s) - Σ_{e<t} (t - e): the area under the count up to t.
     area = (ks * edges - cs[ks]) - (ke * edges - ce[ke])
     return np.diff(area)
+
+
+def _buyers(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The buyers' rows of ``frame``, only ``columns`` of them (a copy of what is needed)."""
+    return frame.loc[(frame["actor"] == "buyer").to_numpy(dtype=bool), columns]
 
 
 def _q(values: np.ndarray, q: float) -> float | None:
@@ -80,7 +203,7 @@ def replication_metrics(
     wall_s: float,
 ) -> dict:
     """The ``metrics.json`` keys of one replication (see ``docs/simulation.md``)."""
-    buyers = frame[frame["actor"] == "buyer"]
+    buyers = _buyers(frame, ["outcome", "ttv_s", "codes_expired", "sends", "landline_typo"])
     outcome = buyers["outcome"]
     checkouts = len(buyers)
     verified = int((outcome == "approved").sum())
@@ -146,7 +269,7 @@ def timeseries(ledger: Ledger, frame: pd.DataFrame, gateway, tally, end_s: float
         times = np.asarray(times, dtype=float)
         return np.bincount(np.minimum(times // BUCKET_S, n - 1).astype(int), minlength=n)
 
-    buyers = frame[frame["actor"] == "buyer"]
+    buyers = _buyers(frame, ["arrival_s"])
     starts = per_bucket(started)
     wait_sum = np.bincount(
         np.minimum(started // BUCKET_S, n - 1).astype(int), weights=started - submitted, minlength=n
@@ -163,7 +286,7 @@ def timeseries(ledger: Ledger, frame: pd.DataFrame, gateway, tally, end_s: float
             "gateway_queue_mean": occupancy(submitted, started, edges) / BUCKET_S,
             "gateway_busy_mean": occupancy(started, ended, edges) / BUCKET_S,
             "gateway_wait_mean_s": wait_mean,
-            "verified": per_bucket(ledger.approved_at),
+            "verified": per_bucket(ledger.approved_at.to_numpy()),
             "locked": per_bucket(tally.locked_at),
             "fraud_flags": per_bucket(tally.flagged_at),
         }

@@ -12,6 +12,7 @@ buyers draw at random from the first 80 %, and each attacker has its own reserve
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -120,17 +121,19 @@ class NumberPlan:
 
     def buyers(self, n: int) -> tuple[list[str], list[str]]:
         """Countries (uniform over the scenario's list) and distinct numbers for ``n`` buyers."""
+        table = self.buyer_numbers(n)
+        return [table.country(i) for i in range(n)], [table.number(i) for i in range(n)]
+
+    def buyer_numbers(self, n: int) -> BuyerNumbers:
+        """What ``buyers(n)`` gives (the same draws), kept as small integers per buyer."""
         which = self.rng.integers(0, len(self.countries), n)
-        numbers: list[str] = [""] * n
+        suffixes = np.zeros(n, dtype=np.int64)
         for i, region in enumerate(self.countries):
             (rows,) = np.nonzero(which == i)
-            block = self.blocks[region]
-            lo, hi = block.slice("buyers")
-            for row, suffix in zip(
-                rows.tolist(), distinct(self.rng, lo, hi, rows.size).tolist(), strict=True
-            ):
-                numbers[row] = block.number(suffix)
-        return [self.countries[i] for i in which.tolist()], numbers
+            lo, hi = self.blocks[region].slice("buyers")
+            suffixes[rows] = distinct(self.rng, lo, hi, rows.size)
+        blocks = [self.blocks[region] for region in self.countries]
+        return BuyerNumbers(self.countries, blocks, which, suffixes)
 
     def landline(self, region: str) -> str | None:
         """A landline or VoIP number of ``region`` that a buyer types by mistake, or None."""
@@ -164,6 +167,37 @@ class NumberPlan:
         block = self.block(region)
         lo, hi = block.slice(actor)
         return [block.number(s) for s in distinct(self.rng, lo, hi, n).tolist()]
+
+
+class BuyerNumbers:
+    """Each buyer's country and number as two small integers (6 bytes a buyer, not ~80).
+
+    ``country(i)`` and ``number(i)`` build the strings when asked, so a million-buyer run
+    does not hold a million number strings.
+    """
+
+    __slots__ = ("_blocks", "_regions", "_suffixes", "_which")
+
+    def __init__(
+        self,
+        regions: tuple[str, ...],
+        blocks: list[Block],
+        which: np.ndarray,
+        suffixes: np.ndarray,
+    ) -> None:
+        self._regions = regions
+        self._blocks = blocks
+        self._which = array("H", np.asarray(which, dtype=np.uint16).tobytes())
+        self._suffixes = array("i", np.asarray(suffixes, dtype=np.intc).tobytes())  # < 10**7
+
+    def __len__(self) -> int:
+        return len(self._which)
+
+    def country(self, i: int) -> str:
+        return self._regions[self._which[i]]
+
+    def number(self, i: int) -> str:
+        return self._blocks[self._which[i]].number(self._suffixes[i])
 
 
 class ConsecutiveNumbers:

@@ -21,7 +21,7 @@ from verifier import Policy
 
 from .arrivals import arrival_times
 from .attackers import BruteForcer, Enumerator, Farmer, Pumper
-from .buyers import Buyers
+from .buyers import Buyers, Registered
 from .gateway import Gateway, Handset
 from .harness import Harness
 from .kpis import Ledger, combine, replication_metrics, timeseries
@@ -148,16 +148,16 @@ def _replicate(
     times = arrival_times(
         rng["arrivals"], duration, scenario.arrivals.rate_per_s, scenario.arrivals.profile
     )
-    countries, numbers = plan.buyers(len(times))
+    numbers = plan.buyer_numbers(len(times))
     chosen = np.nonzero(rng["numbers"].random(len(times)) < scenario.numbers.recycled_share)[0]
-    recycled = [False] * len(times)
-    registered: list[tuple[str, str]] = []
+    recycled = bytearray(len(times))  # 1 for a number already bound to a former owner
+    registered = Registered(numbers)
     if chosen.size:
-        pairs = [(numbers[i], countries[i]) for i in chosen.tolist()]
+        pairs = [(numbers.number(i), numbers.country(i)) for i in chosen.tolist()]
         for i, bound in zip(chosen.tolist(), harness.preregister(pairs), strict=True):
             recycled[i] = bound
             if bound:
-                registered.append((numbers[i], countries[i]))
+                registered.append(i)
     Buyers(
         env,
         harness,
@@ -167,11 +167,11 @@ def _replicate(
         ledger,
         rng["buyers"],
         times,
-        countries,
         numbers,
         recycled,
         registered,
     ).start()
+    del times  # the buyers keep their own copy
 
     fraud, home = scenario.fraud, scenario.numbers.countries[0]
     common = (env, harness, plan, ledger)
@@ -210,12 +210,16 @@ def _replicate(
         ).start()
 
     steps = _events(env, duration, progress)
+    # The run is over and no KPI reads the engine's store: a store that drops its data
+    # frees it at once, before the tables are built (it holds most of the memory).
+    harness.store.close()
     frame = ledger.frame()
     metrics = replication_metrics(
         ledger, frame, gateway, harness.tally, duration, steps, time.perf_counter() - wall
     )
     series = timeseries(ledger, frame, gateway, harness.tally, max(env.now, duration))
-    harness.store.close()  # the run is over; a store that drops its data frees it at once
+    ledger.close()
+    gateway.close()
     return Replication(index, metrics, frame, series)
 
 

@@ -331,3 +331,18 @@ def test_an_expired_verification_can_be_resent_within_retention(make):
     with pytest.raises(CodeExpired):
         h.v.check(ver.id, h.last_code())
     assert h.v.resend(ver.id).status == "pending"
+
+
+def test_memory_store_purges_a_key_whose_expiry_moved_later():
+    store = MemoryStore()
+
+    def put(expire_at):
+        return lambda tx: tx.put("k", "v", expire_at=expire_at)
+
+    store.transact(put(10.0), now=0.0)
+    store.transact(put(20.0), now=5.0)  # later: no new heap entry, the old one moves
+    assert store.transact(lambda tx: tx.get("k"), now=15.0) == "v"
+    assert len(store) == 1 and len(store._expiry) == 1
+    store.transact(put(12.0), now=16.0)  # earlier again (in the past): gone at once
+    assert store.transact(lambda tx: tx.get("k"), now=16.5) is None
+    assert len(store) == 0

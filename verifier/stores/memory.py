@@ -56,9 +56,15 @@ class MemoryStore:
             data = self._data
             for key, written in tx.writes.items():
                 if isinstance(written, tuple):
+                    old = data.get(key)
                     data[key] = written
-                    if written[1] is not None:
-                        heapq.heappush(self._expiry, (written[1], key))
+                    expire_at = written[1]
+                    # One heap entry per key: a later expiry is found when the earlier
+                    # entry comes due (``_purge`` moves it), so only an earlier one is pushed.
+                    if expire_at is not None and (
+                        old is None or old[1] is None or expire_at < old[1]
+                    ):
+                        heapq.heappush(self._expiry, (expire_at, key))
                 else:
                     data.pop(key, None)
             if self._keep_events:
@@ -72,8 +78,12 @@ class MemoryStore:
         while heap and heap[0][0] <= now:
             _, key = heapq.heappop(heap)
             entry = data.get(key)
-            if entry is not None and entry[1] is not None and entry[1] <= now:
+            if entry is None or entry[1] is None:
+                continue
+            if entry[1] <= now:
                 del data[key]
+            else:
+                heapq.heappush(heap, (entry[1], key))  # its expiry moved later
 
     def secret(self, name: str, size: int = 32) -> bytes:
         with self._lock:
