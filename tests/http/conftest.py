@@ -84,3 +84,27 @@ def server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
 @pytest.fixture
 def toml() -> Callable[..., str]:
     return policy_toml
+
+
+@pytest.fixture
+def racing_server(server, toml, tmp_path: Path, request) -> Callable[..., Server]:
+    """A 2-worker server on SQLite or Redis whose policy lets a burst of requests race.
+
+    Only the attempt limit and lockout stay on; the check delay and the velocity limits
+    are off so that every request reaches the rule under test.
+    """
+
+    def launch(kind: str, max_attempts: int) -> Server:
+        store = (
+            f"sqlite:///{tmp_path / 'racing.db'}"
+            if kind == "sqlite"
+            else request.getfixturevalue("redis_url")
+        )
+        policy = toml(
+            check={"max_attempts": max_attempts, "lockout_s": 900},
+            fraud={"min_check_delay_s": 0},
+            limits={"per_ip_per_hour": 0, "per_number_per_day": 0},
+        )
+        return server(store=store, policy=policy, workers=2)
+
+    return launch

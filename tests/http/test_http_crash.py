@@ -91,18 +91,8 @@ def buyer(api, index: int, ledger: Ledger, stop: threading.Event) -> None:
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
-def test_kill_9_keeps_everything_acknowledged(kind, server, toml, tmp_path, request):
-    store = (
-        f"sqlite:///{tmp_path / 'crash.db'}"
-        if kind == "sqlite"
-        else request.getfixturevalue("redis_url")
-    )
-    policy = toml(
-        check={"max_attempts": MAX_ATTEMPTS, "lockout_s": 900},
-        fraud={"min_check_delay_s": 0},
-        limits={"per_ip_per_hour": 0, "per_number_per_day": 0},
-    )
-    srv = server(store=store, policy=policy, workers=2)
+def test_kill_9_keeps_everything_acknowledged(kind, racing_server):
+    srv = racing_server(kind, MAX_ATTEMPTS)
     ledger, stop = Ledger(), threading.Event()
     threads = [
         threading.Thread(target=buyer, args=(srv.api, i, ledger, stop), daemon=True)

@@ -43,18 +43,8 @@ def metric(text: str, name: str, **labels) -> float:
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
-def test_concurrent_checks(kind, server, toml, tmp_path, request):
-    store = (
-        f"sqlite:///{tmp_path / 'race.db'}"
-        if kind == "sqlite"
-        else request.getfixturevalue("redis_url")
-    )
-    policy = toml(
-        check={"max_attempts": MAX_ATTEMPTS, "lockout_s": 900},
-        fraud={"min_check_delay_s": 0},
-        limits={"per_ip_per_hour": 0, "per_number_per_day": 0},
-    )
-    srv = server(store=store, policy=policy, workers=2)
+def test_concurrent_checks(kind, racing_server):
+    srv = racing_server(kind, MAX_ATTEMPTS)
     api = srv.api
 
     phone, e164 = jp_mobile(11110001)
