@@ -46,22 +46,28 @@ def _err(frame: pd.DataFrame, col: str, scale: float = 1.0):
     return np.vstack([np.minimum(half, np.maximum(value, 0)), half])
 
 
+def _lines(ax, rows: pd.DataFrame, by: str, x: str, y: str, label, scale: float = 1.0) -> None:
+    """One error-bar line of ``y`` against ``x`` per value of ``by``, labelled by ``label``."""
+    for key, group in rows.groupby(by):
+        group = group.sort_values(x)
+        ax.errorbar(
+            group[x],
+            group[y] * scale,
+            yerr=_err(group, y, scale),
+            marker="o",
+            capsize=3,
+            label=label(key),
+        )
+
+
 def conversion_vs_ttl(table: pd.DataFrame, folder: Path) -> str | None:
     """Conversion against code TTL, one line per gateway latency."""
     rows = _study(table, "latency")
     if rows.empty:
         return None
     fig, ax = plt.subplots(figsize=SIZE)
-    for latency, group in rows.groupby("latency_mean_s"):
-        group = group.sort_values("code.ttl_s")
-        ax.errorbar(
-            group["code.ttl_s"],
-            group["conversion"] * 100,
-            yerr=_err(group, "conversion", 100),
-            marker="o",
-            capsize=3,
-            label=f"mean SMS latency {latency:.0f} s",
-        )
+    _lines(ax, rows, "latency_mean_s", "code.ttl_s", "conversion",
+           lambda latency: f"mean SMS latency {latency:.0f} s", scale=100)  # fmt: skip
     ax.axvline(600, color="grey", linestyle=":", label="NIST limit (600 s)")
     ax.set(
         xlabel="code TTL (s)",
@@ -140,16 +146,8 @@ def lockouts_vs_attempts(table: pd.DataFrame, folder: Path) -> str | None:
     if rows.empty:
         return None
     fig, ax = plt.subplots(figsize=SIZE)
-    for typo, group in rows.groupby("typo_rate"):
-        group = group.sort_values("check.max_attempts")
-        ax.errorbar(
-            group["check.max_attempts"],
-            group["lockouts_per_1k"],
-            yerr=_err(group, "lockouts_per_1k"),
-            marker="o",
-            capsize=3,
-            label=f"typo rate {typo:.0%}",
-        )
+    _lines(ax, rows, "typo_rate", "check.max_attempts", "lockouts_per_1k",
+           lambda typo: f"typo rate {typo:.0%}")  # fmt: skip
     ax.set_xscale("log")
     ticks = sorted(rows["check.max_attempts"].unique())
     ax.set_xticks(ticks, [str(t) for t in ticks])
