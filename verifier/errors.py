@@ -17,6 +17,9 @@ handler because the class carries ``code``, ``http_status`` and the user-facing
     ├── LockedOut                     locked_out                      423
     ├── VerificationNotPending        verification_not_pending        409
     ├── AbnormalOperation             abnormal_operation              403
+    ├── ReferenceMismatch             reference_mismatch              409
+    ├── ApprovalExpired               approval_expired                409
+    ├── AlreadyConsumed               already_consumed                409
     ├── NotFound                      not_found                       404
     └── InvalidRequest                invalid_request                 422
 
@@ -137,6 +140,24 @@ class AbnormalOperation(VerificationError):
     message = "Since an abnormal operation was detected, the process has been cancelled."
 
 
+class ReferenceMismatch(VerificationError):
+    code = "reference_mismatch"
+    http_status = 409
+    message = "This approval belongs to another order."
+
+
+class ApprovalExpired(VerificationError):
+    code = "approval_expired"
+    http_status = 409
+    message = "The approval has expired; please verify your phone number again."
+
+
+class AlreadyConsumed(VerificationError):
+    code = "already_consumed"
+    http_status = 409
+    message = "This approval has already been used."
+
+
 class NotFound(VerificationError):
     code = "not_found"
     http_status = 404
@@ -166,6 +187,9 @@ ERRORS: dict[str, type[VerificationError]] = {
         LockedOut,
         VerificationNotPending,
         AbnormalOperation,
+        ReferenceMismatch,
+        ApprovalExpired,
+        AlreadyConsumed,
         NotFound,
         InvalidRequest,
     )

@@ -11,10 +11,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 
-from . import codes, fraud, limits
+from . import budget, codes, failures, fraud, limits
 from .clock import Clock
 from .errors import (
     AbnormalOperation,
+    AlreadyConsumed,
+    ApprovalExpired,
     CodeExpired,
     IncorrectCode,
     InvalidRequest,
@@ -23,6 +25,7 @@ from .errors import (
     NotFound,
     PhoneNumberAlreadyRegistered,
     RateLimited,
+    ReferenceMismatch,
     ResendTooSoon,
     VerificationError,
     VerificationNotPending,
@@ -36,7 +39,7 @@ from .senders import Message, Sender, message_body
 from .store import Store, Transaction
 from .verification import Verification, resend_at, view
 
-HOUR, DAY = 3600.0, 86400.0
+QUARTER, HOUR, DAY = 900.0, 3600.0, 86400.0
 MAX_CODE_CHARS = 64
 
 
@@ -63,7 +66,9 @@ class Verifier:
         self.store = store
         self.sender = sender
         self.clock = clock
-        self._key = hmac_key if hmac_key is not None else store.secret("hmac")
+        # The key never sits in the store: a copy of the store alone must recover no code.
+        # Without one, this verifier makes its own (processes sharing a store pass theirs).
+        self._key = hmac_key if hmac_key is not None else secrets.token_bytes(32)
         self._code = code_source or codes.random_code
         self._new_id = id_source or _new_id
         self._listeners: list[Listener] = list(listeners)
@@ -123,7 +128,9 @@ class Verifier:
 
         With ``index`` the account+number's pending index is kept as long as the record.
         """
-        end = max(record["expires_at"], record["locked_until"] or 0.0, tx.now)
+        approved = record["approved_at"]
+        usable_until = approved + self.policy.check.approval_ttl_s if approved else 0.0
+        end = max(record["expires_at"], record["locked_until"] or 0.0, usable_until, tx.now)
         purge_at = end + self.policy.privacy.retention_s
         tx.put(f"v:{record['id']}", record, expire_at=purge_at)
         if index:
@@ -138,9 +145,14 @@ class Verifier:
     def _send_limits(self, record_or_args: dict) -> list[tuple[str, int, float]]:
         """The (key, limit, window) velocity buckets one SMS to this verification counts in."""
         lim = self.policy.limits
-        buckets = [(f"rl:number:{record_or_args['phone']}", lim.per_number_per_day, DAY)]
+        phone = record_or_args["phone"]
+        buckets = [
+            (f"rl:number:{phone}", lim.per_number_per_day, DAY),
+            (f"rl:number15:{phone}", lim.per_number_per_15min, QUARTER),
+        ]
         if record_or_args.get("client_ip"):
-            buckets.append((f"rl:ip:{record_or_args['client_ip']}", lim.per_ip_per_hour, HOUR))
+            subject = limits.ip_subject(record_or_args["client_ip"])
+            buckets.append((f"rl:ip:{subject}", lim.per_ip_per_hour, HOUR))
         if record_or_args.get("device_id"):
             buckets.append(
                 (f"rl:device:{record_or_args['device_id']}", lim.per_device_per_hour, HOUR)
@@ -166,6 +178,7 @@ class Verifier:
     def _send(self, tx: Transaction, record: dict, code: str, kind: str) -> None:
         for key, limit, window in self._send_limits(record):
             limits.record(tx, key, limit, window)
+        budget.note_send(tx, record, self.policy.send)
         body = message_body(code, self.policy.code.ttl_s)
         self.sender.send(Message(record["phone"], body, code, tx.now, record["id"]), tx)
         self._emit(tx, "sent", record, reason=kind)
@@ -220,11 +233,27 @@ class Verifier:
         if locked_until is not None and now < locked_until:
             self._emit(tx, "refused", account_id=account_id, number=pseudo, reason="locked_out")
             return LockedOut(retry_after_s=round(locked_until - now, 3))
+        if failures.account_locked(tx, account_id, policy.limits):
+            self._emit(tx, "refused", account_id=account_id, number=pseudo, reason="account_locked")
+            return failures.account_lockout()
         pending_id = tx.get(f"pending:{account_id}:{e164}")
         if pending_id is not None:
             existing = tx.get(f"v:{pending_id}")
             if existing and existing["state"] == "pending" and now < existing["expires_at"]:
-                return view(existing, policy, now, created=False)
+                if existing["reference"] == reference:
+                    return view(existing, policy, now, created=False)
+            else:
+                existing = None
+        # Sends of this account's earlier verifications of this number still count.
+        prior = budget.prior_sends(tx, account_id, e164, policy.send)
+        refusal = budget.refusal(prior, now, policy.send)
+        if refusal is not None:
+            self._emit(tx, "refused", account_id=account_id, number=pseudo, reason=refusal.code)
+            return refusal
+        if pending_id is not None and existing is not None:
+            # Another order: the older verification ends.
+            self._finish(tx, dict(existing, state="cancelled", end_reason="replaced"))
+            self._emit(tx, "cancelled", existing, reason="replaced")
         record = {
             "id": self._new_id(),
             "phone": e164,
@@ -236,13 +265,14 @@ class Verifier:
             "state": "pending",
             "created_at": now,
             "expires_at": now + policy.code.ttl_s,
-            "sends": 1,
+            "sends": len(prior) + 1,
             "last_send_at": now,
             "codes": [],
             "sealed": None,
             "wrong": 0,
             "locked_until": None,
             "approved_at": None,
+            "consumed_at": None,
             "expired_noted": False,
             "end_reason": None,
         }
@@ -312,7 +342,7 @@ class Verifier:
     def _not_open(self, record: dict, now: float) -> VerificationError | None:
         """The refusal for a verification that is approved, cancelled or locked."""
         state = record["state"]
-        if state in ("approved", "cancelled"):
+        if state in ("approved", "cancelled", "consumed"):
             return VerificationNotPending(f"the verification is {state}")
         if state == "locked":
             if now < record["locked_until"]:
@@ -356,11 +386,12 @@ class Verifier:
                 self._put(tx, dict(record, expired_noted=True))
                 self._emit(tx, "expired", record)
             return CodeExpired()
-        account_failures = f"rl:failures:{record['account_id']}"
-        per_hour = policy.limits.failures_per_account_per_hour
-        wait = limits.retry_after(tx, account_failures, per_hour, HOUR)
+        if failures.account_locked(tx, record["account_id"], policy.limits):
+            self._emit(tx, "refused", record, reason="account_locked")
+            return failures.account_lockout()
+        wait, bucket = failures.retry_after(tx, record, policy.limits)
         if wait is not None:
-            self._emit(tx, "refused", record, reason="rate_limited:failures")
+            self._emit(tx, "refused", record, reason=f"rate_limited:{bucket}")
             return RateLimited(retry_after_s=round(wait, 3))
         reason = fraud.at_check(record, now, client_ip, device_id, policy.fraud)
         if reason is not None:
@@ -381,7 +412,8 @@ class Verifier:
             self._emit(tx, "refused", record, reason="superseded_code")
             return CodeExpired("a newer code has been sent")
         wrong = record["wrong"] + 1
-        limits.record(tx, account_failures, per_hour, HOUR)
+        if failures.note_failure(tx, record, policy.limits):
+            self._emit(tx, "account_locked", record, reason="consecutive_failures")
         left = policy.check.max_attempts - wrong
         record = dict(record, wrong=wrong)
         self._emit(tx, "checked_wrong", record)
@@ -396,18 +428,25 @@ class Verifier:
         return IncorrectCode(attempts_left=max(0, left))
 
     def _approve(self, tx: Transaction, record: dict) -> Verification | VerificationError:
-        numbers = self.policy.numbers
-        if numbers.one_number_per_account and numbers.reveal_registered == "after_verification":
-            owner = tx.get(f"owner:{record['phone']}")
-            if owner is not None and owner != record["account_id"]:
-                self._finish(tx, dict(record, state="cancelled", end_reason="registered"))
-                self._emit(tx, "refused", record, reason="phone_number_already_registered")
-                return PhoneNumberAlreadyRegistered()
+        # Whatever reveal_registered says, a number bound to another account never approves;
+        # the code was right, so the caller has the phone and may learn why.
+        if self._owned_by_other(tx, record):
+            self._finish(tx, dict(record, state="cancelled", end_reason="registered"))
+            self._emit(tx, "refused", record, reason="phone_number_already_registered")
+            return PhoneNumberAlreadyRegistered()
         record = dict(record, state="approved", approved_at=tx.now, end_reason="approved")
         self._finish(tx, record)
+        failures.note_success(tx, record)
+        budget.clear(tx, record)
         fraud.note_completion(tx, record["phone"], record["id"], self.policy.fraud)
         self._emit(tx, "checked_ok", record)
         return view(record, self.policy, tx.now)
+
+    def _owned_by_other(self, tx: Transaction, record: dict) -> bool:
+        if not self.policy.numbers.one_number_per_account:
+            return False
+        owner = tx.get(f"owner:{record['phone']}")
+        return owner is not None and owner != record["account_id"]
 
     def _finish(self, tx: Transaction, record: dict) -> None:
         """Store a verification that has left ``pending`` and drop its pending index."""
@@ -431,6 +470,59 @@ class Verifier:
             return view(record, self.policy, tx.now)
 
         return self._run(op)
+
+    def consume(self, verification_id: str, reference: str | None = None) -> Verification:
+        """The purchase step: use an approval once, for its own order, while it is fresh.
+
+        Succeeds exactly once, for an approved verification whose ``reference`` matches,
+        within ``check.approval_ttl_s`` of the approval, and only while its number is not
+        bound to another account.
+        """
+        reference = text_arg("reference", reference, 256, optional=True)
+
+        def op(tx: Transaction):
+            record = self._load(tx, verification_id)
+            if record is None:
+                return NotFound()
+            state = record["state"]
+            if state not in ("approved", "consumed"):
+                status = view(record, self.policy, tx.now).status
+                return VerificationNotPending(f"the verification is {status}, not approved")
+            refusal: VerificationError | None = None
+            if record["reference"] != reference:
+                refusal = ReferenceMismatch()
+            elif state == "consumed":
+                refusal = AlreadyConsumed()
+            elif tx.now > record["approved_at"] + self.policy.check.approval_ttl_s:
+                refusal = ApprovalExpired()
+            elif self._owned_by_other(tx, record):
+                refusal = PhoneNumberAlreadyRegistered()
+            if refusal is not None:
+                self._emit(tx, "refused", record, reason=refusal.code)
+                return refusal
+            record = dict(record, state="consumed", consumed_at=tx.now)
+            self._put(tx, record)
+            self._emit(tx, "consumed", record)
+            return view(record, self.policy, tx.now)
+
+        return self._run(op)
+
+    def unlock_account(self, account_id: str) -> bool:
+        """Support's reset of an account's consecutive wrong codes; True if it was counting."""
+        account_id = text_arg("account_id", account_id, 128)
+
+        def op(tx: Transaction) -> bool:
+            done = failures.unlock(tx, account_id)
+            if done:
+                self._emit(tx, "account_unlocked", account_id=account_id, reason="support")
+            return done
+
+        return self._run(op)
+
+    def purge(self) -> int:
+        """Drop expired records and events older than ``privacy.retention_s``; returns rows."""
+        now = self.clock.now()
+        return self.store.purge(now, events_before=now - self.policy.privacy.retention_s)
 
     def get(self, verification_id: str) -> Verification:
         """The verification's current state; reading changes nothing."""

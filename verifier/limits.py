@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from .store import Transaction
 
 
@@ -30,3 +32,19 @@ def record(tx: Transaction, key: str, limit: int, window_s: float) -> None:
     recent = [t for t in (tx.get(key) or ()) if t > start][-(limit - 1) :] if limit > 1 else []
     recent.append(tx.now)
     tx.put(key, recent, expire_at=tx.now + window_s)
+
+
+def ip_subject(ip: str) -> str:
+    """The subject a per-IP limit counts: the address, or for IPv6 its /64.
+
+    One IPv6 subscriber usually holds a whole /64, so counting single addresses would let
+    one caller rotate through 2**64 of them. Anything that is not an address (a credential
+    bucket such as ``key:…``) is its own subject.
+    """
+    if ":" not in ip or ip.startswith("key:"):
+        return ip
+    try:
+        net = ipaddress.IPv6Network(f"{ip}/64", strict=False)
+    except ValueError:
+        return ip
+    return str(net)

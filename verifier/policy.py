@@ -43,12 +43,14 @@ SPEC: dict[str, dict[str, Field]] = {
         "resend_cooldown_s": Field("floats", 0, 86400),
         "max_sends": Field("int", 1, 100),
         "resend_same_code": Field("bool"),
+        "window_s": Field("float", 0, 86400),
     },
     "check": {
         "max_attempts": Field("int", 1, 1000),
         "lockout_s": Field("float", 0, 604800),
         "previous_codes_valid": Field("bool"),
         "superseded_code_grace_s": Field("float", 0, 86400),
+        "approval_ttl_s": Field("float", 1, 86400),
     },
     "numbers": {
         "allowed_types": Field("strs", choices=NUMBER_TYPES),
@@ -59,10 +61,14 @@ SPEC: dict[str, dict[str, Field]] = {
     },
     "limits": {
         "per_number_per_day": Field("int", 0, LIMIT_MAX),
+        "per_number_per_15min": Field("int", 0, LIMIT_MAX),
         "per_ip_per_hour": Field("int", 0, LIMIT_MAX),
         "per_account_per_hour": Field("int", 0, LIMIT_MAX),
         "per_device_per_hour": Field("int", 0, LIMIT_MAX),
         "failures_per_account_per_hour": Field("int", 0, LIMIT_MAX),
+        "failures_per_number_per_hour": Field("int", 0, LIMIT_MAX),
+        "consecutive_failures_per_account": Field("int", 0, LIMIT_MAX),
+        "disputes_per_account_per_day": Field("int", 0, LIMIT_MAX),
     },
     "fraud": {
         "min_check_delay_s": Field("float", 0, 3600),
@@ -87,6 +93,7 @@ class SendPolicy:
     resend_cooldown_s: tuple[float, ...]
     max_sends: int
     resend_same_code: bool
+    window_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +102,7 @@ class CheckPolicy:
     lockout_s: float
     previous_codes_valid: bool
     superseded_code_grace_s: float
+    approval_ttl_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,10 +117,14 @@ class NumbersPolicy:
 @dataclass(frozen=True, slots=True)
 class LimitsPolicy:
     per_number_per_day: int
+    per_number_per_15min: int
     per_ip_per_hour: int
     per_account_per_hour: int
     per_device_per_hour: int
     failures_per_account_per_hour: int
+    failures_per_number_per_hour: int
+    consecutive_failures_per_account: int
+    disputes_per_account_per_day: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +297,17 @@ class Policy:
             found.append(
                 f"check.max_attempts = {self.check.max_attempts} allows more than 100 "
                 "failures (SP 800-63B 3.2.2)"
+            )
+        streak = self.limits.consecutive_failures_per_account
+        if streak == 0 or streak > 100:
+            found.append(
+                f"limits.consecutive_failures_per_account = {streak} allows more than 100 "
+                "consecutive failures on one account (SP 800-63B 3.2.2)"
+            )
+        if self.limits.failures_per_account_per_hour > 100:
+            found.append(
+                "limits.failures_per_account_per_hour = "
+                f"{self.limits.failures_per_account_per_hour} exceeds 100 (OWASP ASVS 2.2.1)"
             )
         return found
 

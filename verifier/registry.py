@@ -10,10 +10,13 @@ from __future__ import annotations
 import secrets
 from typing import TYPE_CHECKING
 
+from . import limits
 from .errors import (
+    ApprovalExpired,
     InvalidRequest,
     NotFound,
     PhoneNumberAlreadyRegistered,
+    RateLimited,
     VerificationError,
     VerificationNotPending,
 )
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from .lifecycle import Verifier
 
 DECISIONS = ("release", "reject")
+DAY = 86400.0
 
 
 def _account(account_id: object) -> str:
@@ -54,8 +58,10 @@ class Registry:
             record = self._v._load(tx, verification_id)
             if record is None or record["account_id"] != account_id:
                 return NotFound("no such verification for this account")
-            if record["state"] != "approved":
+            if record["state"] not in ("approved", "consumed"):
                 return VerificationNotPending("only an approved verification can be bound")
+            if tx.now > record["approved_at"] + self._v.policy.check.approval_ttl_s:
+                return ApprovalExpired()
             e164 = record["phone"]
             one_per_account = self._v.policy.numbers.one_number_per_account
             if one_per_account:
@@ -100,14 +106,29 @@ class Registry:
     def open_dispute(
         self, phone: str, claimant_account_id: str, country: str | None = None
     ) -> dict:
-        """A claimant says a registered number is now theirs (a recycled number)."""
+        """A claimant says a registered number is now theirs (a recycled number).
+
+        Under ``reveal_registered = "never"`` a free number gets a dispute too (one that
+        can only be resolved without effect), so the answer never says whether the number
+        is registered. Each claimant may open ``limits.disputes_per_account_per_day``.
+        """
         claimant_account_id = text_arg("claimant", claimant_account_id, 128)
         e164 = parse_phone(phone, country).e164
+        policy = self._v.policy
+        hide = policy.numbers.reveal_registered == "never"
+        bucket = f"rl:disputes:{claimant_account_id}"
+        per_day = policy.limits.disputes_per_account_per_day
 
         def op(tx: Transaction) -> dict | VerificationError:
+            wait = limits.retry_after(tx, bucket, per_day, DAY)
+            if wait is not None:
+                self._v._emit(tx, "refused", account_id=claimant_account_id,
+                              reason="rate_limited:disputes")  # fmt: skip
+                return RateLimited(retry_after_s=round(wait, 3))
             owner = tx.get(f"owner:{e164}")
-            if owner is None:
+            if owner is None and not hide:
                 return NotFound("this number is not registered")
+            limits.record(tx, bucket, per_day, DAY)
             dispute = {
                 "id": "dsp_" + secrets.token_hex(8),
                 "phone": e164,
@@ -118,12 +139,18 @@ class Registry:
                 "resolved_at": None,
                 "decision": None,
             }
-            tx.put(f"dispute:{dispute['id']}", dispute)
+            self._keep(tx, dispute)
             self._v._emit(tx, "dispute_opened", account_id=claimant_account_id,
                           number=self._v.pseudonym(e164), reason=dispute["id"])  # fmt: skip
             return dispute
 
         return self._v._run(op)
+
+    def _keep(self, tx: Transaction, dispute: dict) -> None:
+        """Store a dispute until ``privacy.retention_s`` after its last change."""
+        last = dispute["resolved_at"] or dispute["opened_at"]
+        purge_at = last + self._v.policy.privacy.retention_s
+        tx.put(f"dispute:{dispute['id']}", dispute, expire_at=purge_at)
 
     def resolve_dispute(self, dispute_id: str, decision: str) -> dict:
         """Support's decision: ``release`` force-releases the number, ``reject`` keeps it."""
@@ -137,9 +164,10 @@ class Registry:
             if dispute["status"] != "open":
                 return VerificationNotPending("the dispute is already resolved")
             dispute = dict(dispute, status="resolved", resolved_at=tx.now, decision=decision)
-            tx.put(f"dispute:{dispute_id}", dispute)
+            self._keep(tx, dispute)
             owner = tx.get(f"owner:{dispute['phone']}")
-            if decision == "release" and owner is not None:
+            # Only the owner the dispute was about: a later binding is someone else's.
+            if decision == "release" and owner is not None and owner == dispute["owner"]:
                 self._unbind(tx, owner, dispute["phone"], "dispute")
             self._v._emit(tx, "dispute_resolved", account_id=dispute["claimant"],
                           number=self._v.pseudonym(dispute["phone"]), reason=decision)  # fmt: skip

@@ -13,7 +13,9 @@ immutable once written: the engine builds new values rather than editing fetched
 whose workers then claim each item in a transaction.
 
 ``expire_at`` marks when a key may be purged; it is clean-up only, never a TTL the
-engine relies on (the engine compares its own timestamps against its clock).
+engine relies on (the engine compares its own timestamps against its clock). ``purge``
+drops the keys expired by ``now`` and the events whose time is before ``events_before``,
+and returns how many it dropped; ``events(after=N)`` counts from the oldest event kept.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class Store(Protocol):
     def secret(self, name: str, size: int = 32) -> bytes: ...
     def events(self, after: int = 0, limit: int | None = None) -> list[Event]: ...
     def scan(self, prefix: str, now: float, limit: int = 100) -> list[tuple[str, Any]]: ...
+    def purge(self, now: float, events_before: float | None = None) -> int: ...
     def close(self) -> None: ...
 
 

@@ -12,7 +12,7 @@ class Verification:
     """A verification's public state; the HTTP resource has exactly these fields."""
 
     id: str
-    status: str  # pending, approved, cancelled, expired, locked
+    status: str  # pending, approved, consumed, cancelled, expired, locked
     phone: str  # E.164
     region: str
     account_id: str
@@ -23,6 +23,7 @@ class Verification:
     sends_left: int
     attempts_left: int
     approved_at: float | None
+    consumed_at: float | None
     locked_until: float | None
     created: bool = False  # this call created it and sent a code
 
@@ -59,6 +60,7 @@ def view(record: dict, policy: Policy, now: float, created: bool = False) -> Ver
         sends_left=policy.send.max_sends - record["sends"],
         attempts_left=max(0, policy.check.max_attempts - record["wrong"]),
         approved_at=record["approved_at"],
+        consumed_at=record.get("consumed_at"),
         locked_until=record["locked_until"],
         created=created,
     )

@@ -73,6 +73,9 @@ def test_error_codes_match_the_contract_table():
         "locked_out": 423,
         "verification_not_pending": 409,
         "abnormal_operation": 403,
+        "reference_mismatch": 409,
+        "approval_expired": 409,
+        "already_consumed": 409,
         "not_found": 404,
         "invalid_request": 422,
     }

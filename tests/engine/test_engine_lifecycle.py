@@ -241,7 +241,10 @@ def test_cancel_ends_a_pending_verification(h):
         h.v.check(ver.id, h.last_code())
     with pytest.raises(VerificationNotPending):
         h.v.cancel(ver.id)
-    assert h.start().created  # re-entering the number starts anew
+    with pytest.raises(ResendTooSoon):  # re-entering the number keeps the cooldown
+        h.start()
+    h.clock.advance(30)
+    assert h.start().created  # ... and then starts anew
 
 
 def test_unknown_ids_are_not_found(h):
@@ -282,13 +285,15 @@ def test_events_carry_neither_numbers_nor_codes(h):
     assert {e.number for e in h.events} == {h.v.pseudonym(JP_E164)}
 
 
-def test_hmac_key_defaults_to_the_stores_shared_secret():
+def test_the_hmac_key_never_comes_from_the_store():
+    """A copy of the store alone must recover no code: the key is the caller's, or fresh."""
     store = MemoryStore()
     parts = dict(policy=Policy.default(), store=store, sender=SandboxSender(), clock=ManualClock())
-    assert Verifier(**parts).pseudonym(JP_E164) == Verifier(**parts).pseudonym(JP_E164)
-    assert Verifier(**parts).pseudonym(JP_E164) != Verifier(
-        **{**parts, "store": MemoryStore()}
-    ).pseudonym(JP_E164)
+    assert Verifier(**parts).pseudonym(JP_E164) != Verifier(**parts).pseudonym(JP_E164)
+    keyed = dict(parts, hmac_key=b"s" * 32)
+    assert Verifier(**keyed).pseudonym(JP_E164) == Verifier(**keyed).pseudonym(JP_E164)
+    Verifier(**parts).start(phone=JP_E164, country=None, account_id="a")
+    assert store._secrets == {}
 
 
 def test_default_codes_come_from_the_csprng_with_the_policy_length():
@@ -308,7 +313,7 @@ def test_expired_records_leave_the_store_after_retention(make):
     h = make(privacy__retention_s=60.0, fraud__min_check_delay_s=0.0)
     ver = h.start()
     h.v.check(ver.id, h.last_code())
-    h.clock.advance(300 + 61)
+    h.clock.advance(600 + 61)  # an approval is kept while it can be consumed, then retained
     with pytest.raises(NotFound):
         h.v.get(ver.id)
 

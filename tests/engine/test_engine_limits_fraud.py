@@ -11,7 +11,8 @@ def numbers(n, start=12345000):
     return [f"+8190{start + i * 137}" for i in range(n)]
 
 
-def test_per_number_per_day_counts_every_sms(h):
+def test_per_number_per_day_counts_every_sms(make):
+    h = make(limits__per_number_per_day=10, limits__per_number_per_15min=0)
     ver = h.start()
     sent = 1
     for _ in range(4):

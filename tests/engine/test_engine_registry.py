@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from verifier.errors import NotFound, PhoneNumberAlreadyRegistered, VerificationNotPending
+from verifier.errors import (
+    IncorrectCode,
+    NotFound,
+    PhoneNumberAlreadyRegistered,
+    VerificationNotPending,
+)
 
 E164 = "+819012345678"
 
@@ -95,12 +100,18 @@ def test_reveal_after_verification_refuses_only_once_possession_is_proven(make):
     assert h.v.get(ver.id).status == "cancelled"
 
 
-def test_reveal_never_approves_but_bind_still_refuses(make):
+def test_reveal_never_answers_the_code_first_and_never_approves_a_bound_number(make):
+    """Nothing leaks to a caller without the phone; a caller with it still gets no approval."""
     h = make(numbers__reveal_registered="never", fraud__min_check_delay_s=0.0)
     h.v.registry.bind("acct-1", verified(h).id)
-    ver = verified(h, account="acct-2")
-    assert ver.status == "approved"
+    ver = h.start(account="acct-2")
+    assert ver.created  # the start says nothing
+    with pytest.raises(IncorrectCode):
+        h.v.check(ver.id, "000000")
     with pytest.raises(PhoneNumberAlreadyRegistered):
+        h.v.check(ver.id, h.last_code())
+    assert h.v.get(ver.id).status == "cancelled"
+    with pytest.raises(VerificationNotPending):
         h.v.registry.bind("acct-2", ver.id)
 
 

@@ -3,7 +3,9 @@
 Invariants checked after every step (SP 800-63B 3.1.3.2 and 3.2.2, ASVS 2.7.3):
 never more than ``max_attempts`` wrong checks per verification, never approval with a
 wrong or expired code, never two approvals from one code, never a send during the
-cooldown or past the cap. A resend SHALL NOT reset the failed-attempt count.
+cooldown or past the cap. A resend SHALL NOT reset the failed-attempt count, and neither
+may cancel + start ("re-enter phone number"): within ``send.window_s`` the sends of one
+account and number share one cooldown and one cap across verifications.
 """
 
 from __future__ import annotations
@@ -32,12 +34,16 @@ ttl_s = 60
 [send]
 resend_cooldown_s = [10, 20]
 max_sends = 3
+window_s = 300
 [check]
 max_attempts = 3
 lockout_s = 100
 [limits]
 per_number_per_day = 0
+per_number_per_15min = 0
 per_ip_per_hour = 0
+failures_per_account_per_hour = 0
+failures_per_number_per_hour = 0
 [fraud]
 min_check_delay_s = 0
 """
@@ -58,6 +64,8 @@ class VerificationMachine(RuleBasedStateMachine):
         self.wrong: dict[str, int] = {}
         self.approvals: dict[str, int] = {}
         self.send_times: dict[str, list[float]] = {}
+        self.budget: list[float] = []  # sends to acct+number since the last approval
+        self.all_sends: list[list[float]] = [[]]  # the same, one list per approval period
 
     # -- the model's expectations ---------------------------------------------------
 
@@ -79,6 +87,11 @@ class VerificationMachine(RuleBasedStateMachine):
 
     def _record_send(self, vid: str) -> None:
         self.send_times.setdefault(vid, []).append(self.clock.now())
+        self.budget.append(self.clock.now())
+        self.all_sends[-1].append(self.clock.now())
+
+    def _prior(self, now: float) -> list[float]:
+        return [t for t in self.budget if t > now - 300]
 
     # -- rules -------------------------------------------------------------------
 
@@ -90,8 +103,18 @@ class VerificationMachine(RuleBasedStateMachine):
             self._expect(LockedOut, lambda: self.v.start(E164, None, "acct"))
             assert len(self.sender.messages(E164)) == before
             return
-        ver = self._expect(None, lambda: self.v.start(E164, None, "acct"))
-        if m and m["state"] == "pending" and now < m["expires_at"]:
+        reuse = m and m["state"] == "pending" and now < m["expires_at"]
+        prior = [] if reuse else self._prior(now)
+        expected = None
+        if prior and len(prior) >= 3:
+            expected = MaxSendsReached
+        elif prior and now < prior[-1] + (10, 20)[min(len(prior) - 1, 1)]:
+            expected = ResendTooSoon
+        ver = self._expect(expected, lambda: self.v.start(E164, None, "acct"))
+        if expected is not None:
+            assert len(self.sender.messages(E164)) == before
+            return
+        if reuse:
             assert ver.id == m["id"] and not ver.created
             assert len(self.sender.messages(E164)) == before
             return
@@ -101,7 +124,7 @@ class VerificationMachine(RuleBasedStateMachine):
             "id": ver.id,
             "state": "pending",
             "wrong": 0,
-            "sends": 1,
+            "sends": len(prior) + 1,
             "last_send": now,
             "expires_at": now + 60,
             "code": code,
@@ -151,6 +174,8 @@ class VerificationMachine(RuleBasedStateMachine):
         if right:
             assert ver.status == "approved"
             m["state"] = "approved"
+            self.budget = []  # proof of possession clears the shared budget
+            self.all_sends.append([])
             self.approvals[m["id"]] = self.approvals.get(m["id"], 0) + 1
         elif expected is IncorrectCode:
             m["wrong"] += 1
@@ -195,6 +220,15 @@ class VerificationMachine(RuleBasedStateMachine):
             assert len(times) <= 3
             gaps = [b - a for a, b in itertools.pairwise(times)]
             assert all(gap >= (10, 20)[min(i, 1)] for i, gap in enumerate(gaps))
+
+    @invariant()
+    def cancel_and_start_never_beat_the_shared_budget(self):
+        for period in self.all_sends:
+            for i, at in enumerate(period):
+                prior = [t for t in period[:i] if t > at - 300]
+                assert len(prior) < 3  # never a 4th send in one window
+                if prior:
+                    assert at - prior[-1] >= (10, 20)[min(len(prior) - 1, 1)]
 
 
 VerificationMachine.TestCase.settings = settings(

@@ -7,7 +7,7 @@ the environment (``verifier.http.server``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -18,11 +18,14 @@ from fastapi.openapi.utils import get_openapi
 from ..lifecycle import Verifier
 from ..senders import SandboxSender
 from . import metrics, problems, routes
+from .auth import Authenticate, KeyRing
+from .clients import LOOPBACK, Network
 from .idempotency import Idempotency
 from .middleware import BodyLimit, Observe
 
 BODY_LIMIT = 16 * 1024
 VERSION = "1"
+PROTECTED = ("/v1/", "/sandbox/")  # /healthz, /metrics and /openapi.json stay open
 
 
 class Background(Protocol):
@@ -37,7 +40,7 @@ class ServiceConfig:
     """What the handlers need besides the engine."""
 
     trusted_proxy_header: str | None
-    client_ip_from_body: bool
+    trusted_proxies: Sequence[Network]
     idempotency: Idempotency
     outbox_depth: Callable[[], int] | None
 
@@ -45,9 +48,10 @@ class ServiceConfig:
 def create_app(
     verifier: Verifier,
     *,
+    keyring: KeyRing,
     sandbox: SandboxSender | None = None,
     trusted_proxy_header: str | None = None,
-    client_ip_from_body: bool = False,
+    trusted_proxies: Sequence[Network] = LOOPBACK,
     idempotency_retention_s: float = 86400.0,
     body_limit: int = BODY_LIMIT,
     bench: bool = False,
@@ -55,7 +59,7 @@ def create_app(
     outbox_depth: Callable[[], int] | None = None,
     access_log: bool = True,
 ) -> FastAPI:
-    """The HTTP service for ``verifier``.
+    """The HTTP service for ``verifier``; ``keyring`` holds the accepted credentials.
 
     ``sandbox`` (by default the verifier's sender, if it is a ``SandboxSender``) turns on
     ``GET /sandbox/messages``; ``bench`` adds ``GET /bench/noop``; ``background`` objects
@@ -85,9 +89,10 @@ def create_app(
     )
     app.state.verifier = verifier
     app.state.sandbox = sandbox
+    app.state.keyring = keyring
     app.state.config = ServiceConfig(
         trusted_proxy_header=trusted_proxy_header,
-        client_ip_from_body=client_ip_from_body,
+        trusted_proxies=tuple(trusted_proxies),
         idempotency=Idempotency(verifier.store, verifier.clock, idempotency_retention_s),
         outbox_depth=outbox_depth,
     )
@@ -101,6 +106,8 @@ def create_app(
     for router in routers:
         app.include_router(router)
     app.add_middleware(BodyLimit, limit=body_limit)
+    # Outside the body limit: an anonymous caller's body is never read.
+    app.add_middleware(Authenticate, keyring=keyring, prefixes=PROTECTED)
     # Added last, so outermost: it times, counts and shields everything inside.
     known = [route for router in routers for route in router.routes]
     app.state.routes = known

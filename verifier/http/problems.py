@@ -5,6 +5,8 @@ handler maps them all; request-shape errors become ``invalid_request``, unknown 
 ``not_found``. The few codes that only the HTTP layer can produce are subclasses here::
 
     VerificationError                 (verifier.errors: the table of DESIGN.md)
+    ├── Unauthenticated               unauthenticated          401 (+ WWW-Authenticate)
+    ├── Forbidden                     forbidden                403
     ├── IdempotencyKeyInUse           idempotency_key_in_use   409
     ├── MethodNotAllowed              method_not_allowed       405
     └── InternalError                 internal_error           500 (a defect, never input)
@@ -24,6 +26,21 @@ from starlette.routing import Match
 from ..errors import ERRORS, InvalidRequest, NotFound, VerificationError
 
 MEDIA_TYPE = "application/problem+json"
+
+
+REALM = 'Bearer realm="smsverify", Basic realm="smsverify"'
+
+
+class Unauthenticated(VerificationError):
+    code = "unauthenticated"
+    http_status = 401
+    message = "A valid credential is needed for this request."
+
+
+class Forbidden(VerificationError):
+    code = "forbidden"
+    http_status = 403
+    message = "This credential may not make this request."
 
 
 class IdempotencyKeyInUse(VerificationError):
@@ -50,12 +67,14 @@ class InternalError(VerificationError):
     message = "The service could not complete the request."
 
 
-CODES = [*ERRORS, IdempotencyKeyInUse.code, MethodNotAllowed.code, InternalError.code]
-
+HTTP_ONLY = (Unauthenticated, Forbidden, IdempotencyKeyInUse, MethodNotAllowed, InternalError)
+CODES = [*ERRORS, *(c.code for c in HTTP_ONLY)]
 
 def problem_response(err: VerificationError, headers: dict[str, str] | None = None) -> Response:
     """The problem response for ``err``, with ``Retry-After`` when it has a wait."""
     headers = dict(headers or {})
+    if err.http_status == 401:
+        headers.setdefault("WWW-Authenticate", REALM)
     if err.retry_after_s is not None:
         headers["Retry-After"] = str(max(0, math.ceil(err.retry_after_s)))
     body = json.dumps(err.to_problem(), separators=(",", ":")).encode()
@@ -159,5 +178,4 @@ def responses(*statuses: int) -> dict[int | str, dict]:
 
 
 def _classes_for(status: int) -> list[type[VerificationError]]:
-    extra = [IdempotencyKeyInUse, MethodNotAllowed, InternalError]
-    return [c for c in (*ERRORS.values(), *extra) if c.http_status == status]
+    return [c for c in (*ERRORS.values(), *HTTP_ONLY) if c.http_status == status]

@@ -85,6 +85,17 @@ class MemoryStore:
             else:
                 heapq.heappush(heap, (entry[1], key))  # its expiry moved later
 
+    def purge(self, now: float, events_before: float | None = None) -> int:
+        with self._lock:
+            before = len(self._data)
+            self._purge(now)
+            dropped = before - len(self._data)
+            if events_before is not None:
+                keep = [e for e in self._events if e.at >= events_before]
+                dropped += len(self._events) - len(keep)
+                self._events = keep
+        return dropped
+
     def secret(self, name: str, size: int = 32) -> bytes:
         with self._lock:
             return self._secrets.setdefault(name, secrets.token_bytes(size))

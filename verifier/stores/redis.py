@@ -26,6 +26,7 @@ from ..store import BufferedTransaction, Transaction
 T = TypeVar("T")
 
 MAX_TRIES = 1000
+PURGE_BATCH = 1000
 PURGE_GRACE_S = 60.0
 CONNECT_TIMEOUT_S = 10.0
 _GLOB_SPECIAL = str.maketrans({c: "\\" + c for c in "*?[]\\"})
@@ -141,6 +142,26 @@ class RedisStore:
                 tx.run_callbacks()
             return result
         raise ContentionError(f"a transaction conflicted {MAX_TRIES} times in a row")
+
+    def purge(self, now: float, events_before: float | None = None) -> int:
+        """Redis drops expired keys itself; events are a list in commit order, oldest first."""
+        if events_before is None:
+            return 0
+        dropped = 0
+        while True:
+            head = self._client.lrange(self._events, 0, PURGE_BATCH - 1)
+            old = 0
+            for body in head:
+                if json.loads(body)["at"] >= events_before:
+                    break
+                old += 1
+            if old == 0:
+                return dropped
+            # LPOP of exactly the old ones: a concurrent RPUSH only adds at the tail.
+            self._client.lpop(self._events, old)
+            dropped += old
+            if old < len(head):
+                return dropped
 
     def secret(self, name: str, size: int = 32) -> bytes:
         """The secret ``name``, created on first use (SET NX) and shared by every client."""

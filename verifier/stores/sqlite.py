@@ -146,6 +146,22 @@ class SQLiteStore:
             self._transactions += 1
             return self._transactions % PURGE_EVERY == 0
 
+    def purge(self, now: float, events_before: float | None = None) -> int:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            dropped = conn.execute("DELETE FROM kv WHERE expire_at <= ?", (now,)).rowcount
+            if events_before is not None:
+                dropped += conn.execute(
+                    "DELETE FROM events WHERE json_extract(body, '$.at') < ?", (events_before,)
+                ).rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return dropped
+
     def secret(self, name: str, size: int = 32) -> bytes:
         """The secret ``name``, created on first use; every process sharing the file gets it."""
         conn = self._conn()
