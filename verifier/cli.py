@@ -43,6 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--policy", help="policy TOML file")
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--trusted-proxy-header", default=None, help="e.g. X-Forwarded-For")
+    serve.add_argument(
+        "--trusted-proxies",
+        default=None,
+        help="addresses/networks of trusted proxies, comma-separated (default: loopback)",
+    )
+    serve.add_argument(
+        "--hmac-key-file",
+        default=None,
+        help="HMAC key file, created 0600 if absent (default ~/.config/smsverify/hmac.key)",
+    )
 
     simulate = sub.add_parser("simulate", help="run a scenario through the SimPy model")
     simulate.add_argument("--scenario", required=True, help="shipped name or TOML file")

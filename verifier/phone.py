@@ -88,3 +88,30 @@ def check_policy(info: PhoneInfo, numbers: NumbersPolicy) -> None:
 def prefix_of(e164: str) -> tuple[str, int]:
     """Split an E.164 number into its prefix (all but the last four digits) and that tail."""
     return e164[:-4], int(e164[-4:])
+
+
+@lru_cache(maxsize=4096)
+def mask(e164: str) -> str:
+    """The number as a caller without ``admin`` sees it: ``+81 90-****-5678``.
+
+    International format, with every digit hidden except the country code, the first
+    group of the national number and the last four digits.
+    """
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return "+" + "*" * max(0, len(e164) - 5) + e164[-4:]
+    text = phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+    code = f"+{number.country_code}"
+    national = text[len(code) :]
+    first_group = re.match(r"\s*\(?\d+\)?", national)
+    keep_head = len(code) + (first_group.end() if first_group else 0)
+    digits_left = 4
+    out = list(text)
+    for i in range(len(out) - 1, keep_head - 1, -1):
+        if out[i].isdigit():
+            if digits_left > 0:
+                digits_left -= 1
+            else:
+                out[i] = "*"
+    return "".join(out)

@@ -18,10 +18,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from servekit import Server, policy_toml
+from servekit import ADMIN_KEY, API_KEYS, VERIFY_KEY, Server, bearer, policy_toml
 
 from verifier import ManualClock, MemoryStore, Policy, SandboxSender, Verifier
 from verifier.http import create_app
+from verifier.http.auth import KeyRing
 
 with warnings.catch_warnings():
     # starlette asks for httpx2 instead of httpx; the dev extras ship httpx.
@@ -36,12 +37,19 @@ QUIET = {
 }
 
 
+KEYRING = KeyRing.parse(API_KEYS)
+
+
 @dataclass
 class Service:
+    """An in-process app; ``client`` calls it with the verify key, ``admin`` with admin."""
+
     client: TestClient
     clock: ManualClock
     verifier: Verifier
     sandbox: SandboxSender
+    admin: TestClient
+    anonymous: TestClient
 
     def code_for(self, e164: str) -> str:
         return self.sandbox.messages(e164)[-1].code
@@ -59,8 +67,20 @@ def service() -> Callable[..., Service]:
         verifier = Verifier(
             policy=Policy.default().replace(**overrides), store=store, sender=sandbox, clock=clock
         )
-        client = TestClient(create_app(verifier, **options), raise_server_exceptions=False)
-        return Service(client, clock, verifier, sandbox)
+        options.setdefault("keyring", KEYRING)
+        app = create_app(verifier, **options)
+
+        def client(secret: str | None) -> TestClient:
+            return TestClient(
+                app,
+                raise_server_exceptions=False,
+                headers=bearer(secret),
+                client=("127.0.0.1", 50000),  # a loopback peer, as a local proxy would be
+            )
+
+        return Service(
+            client(VERIFY_KEY), clock, verifier, sandbox, client(ADMIN_KEY), client(None)
+        )
 
     return build
 

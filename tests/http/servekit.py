@@ -23,6 +23,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 START_TIMEOUT_S = 40.0
+# The credentials every test server accepts (SMSVERIFY_API_KEYS), one per scope.
+VERIFY_KEY = "verify-key-for-tests-0001"
+ADMIN_KEY = "admin-key-for-tests-00001"
+API_KEYS = f"verify={VERIFY_KEY},admin={ADMIN_KEY}"
 # No proxies from the environment: every request here goes to 127.0.0.1.
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -92,14 +96,24 @@ def call(
     return Answer(status, lowered, parsed)
 
 
-class Api:
-    """The v1 calls the tests make, on one base URL."""
+def bearer(secret: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"} if secret else {}
 
-    def __init__(self, base: str) -> None:
+
+class Api:
+    """The v1 calls the tests make, on one base URL, with one credential (None: none)."""
+
+    def __init__(self, base: str, secret: str | None = VERIFY_KEY) -> None:
         self.base = base
+        self.secret = secret
 
     def __call__(self, method: str, path: str, body: object = None, **kw) -> Answer:
+        kw["headers"] = {**bearer(self.secret), **(kw.get("headers") or {})}
         return call(self.base, method, path, body, **kw)
+
+    def as_(self, secret: str | None) -> Api:
+        """The same server with another credential."""
+        return Api(self.base, secret)
 
     def start(self, phone: str, account: str, country: str | None = "JP", **extra) -> Answer:
         body = {"phone": phone, "country": country, "account_id": account, **extra}
@@ -113,7 +127,7 @@ class Api:
 
     def code_for(self, e164: str) -> str:
         """The newest code the sandbox holds for ``e164``."""
-        answer = self("GET", "/sandbox/messages?to=" + quote(e164))
+        answer = self.as_(ADMIN_KEY)("GET", "/sandbox/messages?to=" + quote(e164))
         if answer.status != 200 or not answer.body:
             raise AssertionError(f"no sandbox message: {answer.status} {answer.body}")
         return answer.body[-1]["code"]
@@ -185,14 +199,21 @@ class Server:
     def api(self) -> Api:
         return Api(self.base)
 
+    @property
+    def admin(self) -> Api:
+        return Api(self.base, ADMIN_KEY)
+
     def start(self) -> Server:
         self.port = free_port()
         command = [sys.executable, "-m", "verifier.cli", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--store", self.store, "--sender", self.sender]
         command += ["--workers", str(self.workers), *self.extra_args]
+        if "--hmac-key-file" not in self.extra_args:
+            # Beside the test's files, never in the home of whoever runs the tests.
+            command += ["--hmac-key-file", str(self.workdir / "hmac.key")]
         if self.policy_path is not None:
             command += ["--policy", str(self.policy_path)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "SMSVERIFY_API_KEYS": API_KEYS, **self.env}
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()/kill()
         self.proc = subprocess.Popen(

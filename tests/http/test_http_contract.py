@@ -10,11 +10,16 @@ import subprocess
 import sys
 
 import pytest
+from conftest import KEYRING
+from servekit import ADMIN_KEY, VERIFY_KEY, bearer
 
 from verifier import ERRORS
-from verifier.http.problems import UnknownRoute
+from verifier.http.problems import HTTP_ONLY, UnknownRoute
 
-PHONE, E164 = "090-1234-5678", "+819012345678"
+VERIFY_SECRET = VERIFY_KEY
+CLASSES = {**ERRORS, **{cls.code: cls for cls in HTTP_ONLY}}
+
+PHONE, E164, MASKED = "090-1234-5678", "+819012345678", "+81 90-****-5678"
 OTHER, OTHER_E164 = "080-2345-6789", "+818023456789"
 PROBLEM_KEYS = {"type", "code", "title", "status", "detail"}
 
@@ -37,8 +42,8 @@ def assert_problem(response, code: str, retry_after: bool | None = None, title=N
     body = response.json()
     assert response.headers["content-type"] == "application/problem+json", response.text
     assert body["code"] == code, body
-    assert response.status_code == body["status"] == ERRORS[code].http_status
-    assert body["title"] == (title or ERRORS[code].message)
+    assert response.status_code == body["status"] == CLASSES[code].http_status
+    assert body["title"] == (title or CLASSES[code].message)
     assert set(body) >= PROBLEM_KEYS
     if retry_after is True:
         assert int(response.headers["retry-after"]) >= 1
@@ -55,11 +60,13 @@ def test_full_flow(service):
     assert first.status_code == 201
     ver = first.json()
     assert first.headers["location"] == f"/v1/verifications/{ver['id']}"
-    assert ver["status"] == "pending" and ver["phone"] == E164 and ver["reference"] == "order-42"
+    assert ver["status"] == "pending" and ver["reference"] == "order-42"
+    assert ver["phone"] == MASKED  # the verify scope sees numbers masked
+    assert svc.admin.get(f"/v1/verifications/{ver['id']}").json()["phone"] == E164
     assert ver["attempts_left"] == 5 and ver["sends_left"] == 4
     again = start(svc, reference="order-42")
     assert again.status_code == 200 and again.json()["id"] == ver["id"]
-    messages = svc.client.get("/sandbox/messages", params={"to": E164}).json()
+    messages = svc.admin.get("/sandbox/messages", params={"to": E164}).json()
     assert len(messages) == 1 and messages[0]["verification_id"] == ver["id"]
     code = messages[-1]["code"]
     assert check(svc, ver["id"], wrong(code)).json()["attempts_left"] == 4
@@ -68,9 +75,11 @@ def test_full_flow(service):
     assert svc.client.get(f"/v1/verifications/{ver['id']}").json()["status"] == "approved"
     bound = svc.client.put("/v1/accounts/acct-1/phone-number", json={"verification_id": ver["id"]})
     assert bound.status_code == 200
-    assert bound.json() == {"account_id": "acct-1", "phone": E164, "bound": True}
-    assert svc.client.get("/v1/accounts/acct-1/phone-number").json()["phone"] == E164
-    released = svc.client.delete("/v1/accounts/acct-1/phone-number")
+    assert bound.json() == {"account_id": "acct-1", "phone": MASKED, "bound": True}
+    assert svc.client.get("/v1/accounts/acct-1/phone-number").json()["phone"] == MASKED
+    assert svc.admin.get("/v1/accounts/acct-1/phone-number").json()["phone"] == E164
+    assert_problem(svc.client.delete("/v1/accounts/acct-1/phone-number"), "forbidden")
+    released = svc.admin.delete("/v1/accounts/acct-1/phone-number")
     assert released.status_code == 200 and released.json()["bound"] is False
     assert_problem(svc.client.get("/v1/accounts/acct-1/phone-number"), "not_found")
 
@@ -79,7 +88,7 @@ def test_sandbox_reads_a_plus_sent_unencoded(service):
     """A query string ``to=+81…`` decodes the + to a space; the sandbox still finds it."""
     svc = service()
     start(svc)
-    answer = svc.client.get("/sandbox/messages?to=+819012345678")
+    answer = svc.admin.get("/sandbox/messages?to=+819012345678")
     assert answer.status_code == 200 and len(answer.json()) == 1
 
 
@@ -151,6 +160,36 @@ def _not_pending(service):
     return check(svc, ver["id"], code), False
 
 
+def _approved(svc, reference="order-1"):
+    ver = start(svc, reference=reference).json()
+    assert check(svc, ver["id"], svc.code_for(E164)).status_code == 200
+    return ver
+
+
+def _consume(svc, ver, reference):
+    return svc.client.post(f"/v1/verifications/{ver['id']}/consume", json={"reference": reference})
+
+
+def _reference_mismatch(service):
+    svc = service()
+    return _consume(svc, _approved(svc), "order-2"), False
+
+
+def _approval_expired(service):
+    svc = service({"check.approval_ttl_s": 60})
+    ver = _approved(svc)
+    svc.clock.advance(61)
+    return _consume(svc, ver, "order-1"), False
+
+
+def _already_consumed(service):
+    svc = service()
+    ver = _approved(svc)
+    first = _consume(svc, ver, "order-1")
+    assert first.status_code == 200 and first.json()["status"] == "consumed"
+    return _consume(svc, ver, "order-1"), False
+
+
 def _abnormal(service):
     svc = service({"fraud.min_check_delay_s": 1.0})
     ver = start(svc).json()
@@ -175,6 +214,9 @@ SCENARIOS = {
     "locked_out": _locked,
     "verification_not_pending": _not_pending,
     "abnormal_operation": _abnormal,
+    "reference_mismatch": _reference_mismatch,
+    "approval_expired": _approval_expired,
+    "already_consumed": _already_consumed,
     "not_found": lambda service: (service().client.get("/v1/verifications/ver_nope"), False),
     "invalid_request": lambda service: (
         service().client.post("/v1/verifications", json={"phone": 9012345678}),
@@ -219,24 +261,40 @@ def test_disputes(service):
     ver = start(svc, account="old-owner").json()
     check(svc, ver["id"], svc.code_for(E164))
     svc.client.put("/v1/accounts/old-owner/phone-number", json={"verification_id": ver["id"]})
-    opened = svc.client.post(
-        "/v1/disputes", json={"phone": PHONE, "country": "JP", "claimant": "new"}
-    )
+    claim = {"phone": PHONE, "country": "JP", "claimant": "new"}
+    assert_problem(svc.client.post("/v1/disputes", json=claim), "forbidden")  # support only
+    opened = svc.admin.post("/v1/disputes", json=claim)
     assert opened.status_code == 201
     dispute = opened.json()
     assert dispute["status"] == "open" and "owner" not in dispute
-    resolved = svc.client.post(
-        f"/v1/disputes/{dispute['id']}/resolve", json={"decision": "release"}
-    )
+    assert svc.admin.get(f"/v1/disputes/{dispute['id']}").json() == dispute
+    resolved = svc.admin.post(f"/v1/disputes/{dispute['id']}/resolve", json={"decision": "release"})
     assert resolved.status_code == 200 and resolved.json()["decision"] == "release"
     assert_problem(svc.client.get("/v1/accounts/old-owner/phone-number"), "not_found")
     assert start(svc, account="new").status_code == 201
-    again = svc.client.post(f"/v1/disputes/{dispute['id']}/resolve", json={"decision": "reject"})
+    again = svc.admin.post(f"/v1/disputes/{dispute['id']}/resolve", json={"decision": "reject"})
     assert_problem(again, "verification_not_pending")
     unregistered = {"phone": OTHER, "country": "JP", "claimant": "x"}
-    assert_problem(svc.client.post("/v1/disputes", json=unregistered), "not_found")
-    bad = svc.client.post(f"/v1/disputes/{dispute['id']}/resolve", json={"decision": "maybe"})
+    assert_problem(svc.admin.post("/v1/disputes", json=unregistered), "not_found")
+    bad = svc.admin.post(f"/v1/disputes/{dispute['id']}/resolve", json={"decision": "maybe"})
     assert_problem(bad, "invalid_request")
+    assert_problem(svc.admin.get("/v1/disputes/dsp_nope"), "not_found")
+
+
+def test_under_never_disputes_answer_alike(service):
+    svc = service({"numbers.reveal_registered": "never"})
+    ver = start(svc, account="owner").json()
+    check(svc, ver["id"], svc.code_for(E164))
+    svc.client.put("/v1/accounts/owner/phone-number", json={"verification_id": ver["id"]})
+    registered = svc.admin.post(
+        "/v1/disputes", json={"phone": PHONE, "country": "JP", "claimant": "a"}
+    )
+    free = svc.admin.post("/v1/disputes", json={"phone": OTHER, "country": "JP", "claimant": "b"})
+    assert registered.status_code == free.status_code == 201
+    strip = ("id", "phone", "claimant", "opened_at")
+    assert {k: v for k, v in registered.json().items() if k not in strip} == {
+        k: v for k, v in free.json().items() if k not in strip
+    }
 
 
 def test_idempotency_key(service):
@@ -266,7 +324,7 @@ def test_idempotency_key_does_not_keep_refusals(service):
 
 
 def test_trusted_proxy_header(service):
-    """Only the configured header names the client; its right-most address counts."""
+    """The right-most untrusted address of every field line counts; only from a trusted peer."""
     limits = {"limits.per_ip_per_hour": 1}
     trusting = service(limits, trusted_proxy_header="X-Forwarded-For")
     spoof = {"X-Forwarded-For": "9.9.9.9, 203.0.113.7"}
@@ -277,27 +335,58 @@ def test_trusted_proxy_header(service):
     assert (
         trusting.client.post("/v1/verifications", json=body2, headers=other_ip).status_code == 201
     )
-    same_ip = {"X-Forwarded-For": "1.1.1.1, 203.0.113.7"}
+    # Two field lines: the last one's right-most address is the nearest hop.
+    same_ip = [("X-Forwarded-For", "203.0.113.9"), ("X-Forwarded-For", "1.1.1.1, 203.0.113.7")]
     body3 = {"phone": "070-1111-2222", "country": "JP", "account_id": "c"}
     refused = trusting.client.post("/v1/verifications", json=body3, headers=same_ip)
     assert_problem(refused, "rate_limited")
 
-    plain = service(limits)
+    plain = service(limits)  # no header configured: the credential is the subject
     assert plain.client.post("/v1/verifications", json=body, headers=spoof).status_code == 201
     ignored = plain.client.post("/v1/verifications", json=body2, headers=other_ip)
     assert_problem(ignored, "rate_limited")
 
 
-def test_body_client_ip_only_when_trusted(service):
+def test_body_client_ip_is_the_buyers_address(service):
+    """The shop's back end passes its buyer's IP; without one, its credential is the subject."""
     limits = {"limits.per_ip_per_hour": 1}
     body = {"phone": PHONE, "country": "JP", "account_id": "a", "client": {"ip": "203.0.113.1"}}
     body2 = {"phone": OTHER, "country": "JP", "account_id": "b", "client": {"ip": "203.0.113.2"}}
-    trusting = service(limits, client_ip_from_body=True)
-    assert trusting.client.post("/v1/verifications", json=body).status_code == 201
-    assert trusting.client.post("/v1/verifications", json=body2).status_code == 201
-    plain = service(limits)
-    assert plain.client.post("/v1/verifications", json=body).status_code == 201
-    assert_problem(plain.client.post("/v1/verifications", json=body2), "rate_limited")
+    svc = service(limits)
+    assert svc.client.post("/v1/verifications", json=body).status_code == 201
+    assert svc.client.post("/v1/verifications", json=body2).status_code == 201
+    bare = {"phone": "070-1111-2222", "country": "JP", "account_id": "c"}
+    assert svc.client.post("/v1/verifications", json=bare).status_code == 201
+    bare2 = {"phone": "070-1111-3333", "country": "JP", "account_id": "d"}
+    assert_problem(svc.client.post("/v1/verifications", json=bare2), "rate_limited")
+    # Another credential has a budget of its own.
+    assert svc.admin.post("/v1/verifications", json=bare2).status_code == 201
+    bad = {**body, "client": {"ip": "not-an-ip"}}
+    assert_problem(svc.client.post("/v1/verifications", json=bad), "invalid_request")
+
+
+def test_credentials_and_scopes(service):
+    svc = service()
+    anonymous = svc.anonymous.post("/v1/verifications", content=b"{not json")
+    assert anonymous.status_code == 401 and anonymous.json()["code"] == "unauthenticated"
+    assert "Bearer" in anonymous.headers["www-authenticate"]
+    wrong = svc.client.get("/v1/verifications/ver_x", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    import base64
+
+    basic = base64.b64encode(b"AC123:" + VERIFY_SECRET.encode()).decode()
+    by_basic = svc.anonymous.get(
+        "/v1/verifications/ver_x", headers={"Authorization": f"Basic {basic}"}
+    )
+    assert by_basic.status_code == 404  # authenticated; the verification does not exist
+    assert svc.client.get("/sandbox/messages", params={"to": E164}).status_code == 403
+    for path in ("/healthz", "/metrics", "/openapi.json"):
+        assert svc.anonymous.get(path).status_code == 200
+    document = svc.anonymous.get("/openapi.json").json()
+    assert set(document["components"]["securitySchemes"]) == {"bearer", "basic"}
+    start_op = document["paths"]["/v1/verifications"]["post"]
+    assert {"401", "403"} <= set(start_op["responses"])
+    assert {"bearer": []} in start_op["security"] and {"basic": []} in start_op["security"]
 
 
 def test_sandbox_off_is_404(service):
@@ -311,7 +400,7 @@ def test_sandbox_off_is_404(service):
 
     from verifier.http import create_app
 
-    client = TestClient(create_app(svc.verifier))
+    client = TestClient(create_app(svc.verifier, keyring=KEYRING), headers=bearer(ADMIN_KEY))
     answer = client.get("/sandbox/messages", params={"to": E164})
     assert_problem(answer, "not_found", title=UnknownRoute.message)
 

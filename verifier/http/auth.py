@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import ConfigError
 from ..store import Store
-from .problems import REALM, Forbidden, Unauthenticated, problem_response
+from .problems import Forbidden, Unauthenticated, problem_response
 
 SCOPES = ("verify", "admin")
 ENV = "SMSVERIFY_API_KEYS"

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from fastapi import Request
 
-from ..errors import InvalidRequest
+from ..errors import ConfigError, InvalidRequest
 from .auth import Caller
 from .schemas import Client
 
@@ -49,7 +49,7 @@ def parse_networks(text: str | None) -> tuple[Network, ...]:
         try:
             out.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
-            raise InvalidRequest(f"trusted proxy {item!r} is not an address or network") from None
+            raise ConfigError("trusted-proxies", f"{item!r} is not an address or network") from None
     return tuple(out)
 
 

@@ -50,8 +50,15 @@ class JsonFormatter(logging.Formatter):
 
 
 def uvicorn_config(level: str | None = None) -> dict:
-    """A ``logging.config`` dict for uvicorn and this service, JSON lines on stderr."""
+    """A ``logging.config`` dict for uvicorn and this service, JSON lines on stderr.
+
+    uvicorn's loggers never go below DEBUG: at TRACE it logs every ASGI message, paths and
+    bodies included, and those carry numbers and codes.
+    """
     level = (level or os.environ.get("SMSVERIFY_LOG_LEVEL") or "INFO").upper()
+    if level not in ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "TRACE"):
+        level = "INFO"
+    ours = "DEBUG" if level == "TRACE" else level
     handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
     return {
         "version": 1,
@@ -59,10 +66,11 @@ def uvicorn_config(level: str | None = None) -> dict:
         "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
         "handlers": {"stderr": handler},
         "loggers": {
-            "uvicorn": {"handlers": ["stderr"], "level": level, "propagate": False},
-            "uvicorn.error": {"handlers": ["stderr"], "level": level, "propagate": False},
+            "uvicorn": {"handlers": ["stderr"], "level": ours, "propagate": False},
+            "uvicorn.error": {"handlers": ["stderr"], "level": ours, "propagate": False},
+            "uvicorn.asgi": {"handlers": [], "level": "CRITICAL", "propagate": False},
             "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
-            LOGGER: {"handlers": ["stderr"], "level": level, "propagate": False},
+            LOGGER: {"handlers": ["stderr"], "level": ours, "propagate": False},
         },
     }
 

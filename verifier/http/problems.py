@@ -70,6 +70,7 @@ class InternalError(VerificationError):
 HTTP_ONLY = (Unauthenticated, Forbidden, IdempotencyKeyInUse, MethodNotAllowed, InternalError)
 CODES = [*ERRORS, *(c.code for c in HTTP_ONLY)]
 
+
 def problem_response(err: VerificationError, headers: dict[str, str] | None = None) -> Response:
     """The problem response for ``err``, with ``Retry-After`` when it has a wait."""
     headers = dict(headers or {})
@@ -158,13 +159,25 @@ def schema() -> dict:
 
 
 def responses(*statuses: int) -> dict[int | str, dict]:
-    """OpenAPI ``responses`` entries for the problem statuses an operation can answer."""
+    """OpenAPI ``responses`` entries for the problem statuses an operation can answer.
+
+    Every operation that lists its problems is behind a credential, so 401 and 403 are
+    always among them.
+    """
     out: dict[int | str, dict] = {}
-    for status in sorted(set(statuses)):
+    for status in sorted({401, 403, *statuses}):
         entry: dict = {
             "description": ", ".join(c.code for c in _classes_for(status)) or "problem",
             "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
+        if status == 401:
+            entry["headers"] = {
+                "WWW-Authenticate": {
+                    "description": "the schemes accepted",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            }
         if status in (423, 429):
             entry["headers"] = {
                 "Retry-After": {

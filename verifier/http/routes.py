@@ -10,19 +10,21 @@ from __future__ import annotations
 import os
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from ..errors import NotFound, VerificationError
 from ..lifecycle import Verifier
-from ..phone import check_policy, parse_phone
+from ..phone import check_policy, mask, parse_phone
 from ..verification import Verification
 from . import clients, problems
+from .auth import Caller, require
 from .idempotency import KEY_PATTERN, fingerprint
 from .schemas import (
     NO_CONTROL,
     AccountNumberOut,
     BindRequest,
     CheckRequest,
+    ConsumeRequest,
     DisputeOut,
     DisputeRequest,
     HealthOut,
@@ -30,6 +32,7 @@ from .schemas import (
     ResolveRequest,
     SandboxMessageOut,
     StartRequest,
+    UnlockOut,
     VerificationOut,
 )
 
@@ -52,6 +55,8 @@ IdempotencyKey = Annotated[
     ),
 ]
 VERIFICATION_PROBLEMS = problems.responses(403, 404, 409, 410, 422, 423, 429)
+Verify = Annotated[Caller, Depends(require("verify"))]
+Admin = Annotated[Caller, Depends(require("admin"))]
 
 
 def _links(source: str, *operations: str) -> dict:
@@ -67,6 +72,7 @@ VERIFICATION_LINKS = _links(
     "check_verification",
     "resend_verification",
     "cancel_verification",
+    "consume_verification",
 )
 
 
@@ -74,10 +80,16 @@ def _verifier(request: Request) -> Verifier:
     return request.app.state.verifier
 
 
-def _out(ver: Verification) -> dict:
+def _out(ver: Verification, caller: Caller) -> dict:
     out = ver.to_dict()
     out.pop("created", None)
+    if not caller.admin:
+        out["phone"] = mask(out["phone"])
     return out
+
+
+def _number(e164: str, caller: Caller) -> str:
+    return e164 if caller.admin else mask(e164)
 
 
 def _dispute(record: dict) -> dict:
@@ -107,10 +119,14 @@ def start_verification(
     body: StartRequest,
     request: Request,
     response: Response,
+    caller: Verify,
     idempotency_key: IdempotencyKey = None,
 ) -> dict:
     config = request.app.state.config
-    ip, device = clients.resolve(request, body.client, config)
+    ip, device = clients.resolve(request, body.client, config, caller)
+    if idempotency_key:
+        # Keys are per credential: one caller can never replay another's answer.
+        idempotency_key = f"{caller.key_id}:{idempotency_key}"
     body_hash = fingerprint(body.model_dump(mode="json")) if idempotency_key else ""
     if idempotency_key:
         replay = config.idempotency.begin(idempotency_key, body_hash)
@@ -131,7 +147,7 @@ def start_verification(
         if idempotency_key:
             config.idempotency.abandon(idempotency_key, body_hash)
         raise
-    out = _out(ver)
+    out = _out(ver, caller)
     response.status_code = 201 if ver.created else 200
     response.headers["Location"] = f"/v1/verifications/{ver.id}"
     if idempotency_key:
@@ -146,8 +162,8 @@ def start_verification(
     summary="Send a new code once the cooldown allows",
     responses=problems.responses(404, 409, 422, 423, 429),
 )
-def resend_verification(verification_id: str, request: Request) -> dict:
-    return _out(_verifier(request).resend(verification_id))
+def resend_verification(verification_id: str, request: Request, caller: Verify) -> dict:
+    return _out(_verifier(request).resend(verification_id), caller)
 
 
 @router.post(
@@ -157,10 +173,25 @@ def resend_verification(verification_id: str, request: Request) -> dict:
     summary="Check a code: approve, or count a wrong attempt",
     responses=VERIFICATION_PROBLEMS,
 )
-def check_verification(verification_id: str, body: CheckRequest, request: Request) -> dict:
-    ip, device = clients.resolve(request, body.client, request.app.state.config)
+def check_verification(
+    verification_id: str, body: CheckRequest, request: Request, caller: Verify
+) -> dict:
+    ip, device = clients.resolve(request, body.client, request.app.state.config, caller)
     ver = _verifier(request).check(verification_id, body.code, client_ip=ip, device_id=device)
-    return _out(ver)
+    return _out(ver, caller)
+
+
+@router.post(
+    "/v1/verifications/{verification_id}/consume",
+    response_model=VerificationOut,
+    tags=["verifications"],
+    summary="The purchase step: use an approval once, for its own order",
+    responses=problems.responses(403, 404, 409, 422),
+)
+def consume_verification(
+    verification_id: str, body: ConsumeRequest, request: Request, caller: Verify
+) -> dict:
+    return _out(_verifier(request).consume(verification_id, body.reference), caller)
 
 
 @router.get(
@@ -169,8 +200,8 @@ def check_verification(verification_id: str, body: CheckRequest, request: Reques
     tags=["verifications"],
     responses=problems.responses(404, 422),
 )
-def get_verification(verification_id: str, request: Request) -> dict:
-    return _out(_verifier(request).get(verification_id))
+def get_verification(verification_id: str, request: Request, caller: Verify) -> dict:
+    return _out(_verifier(request).get(verification_id), caller)
 
 
 @router.delete(
@@ -180,8 +211,8 @@ def get_verification(verification_id: str, request: Request) -> dict:
     summary="Cancel a pending verification (e.g. the buyer re-enters the number)",
     responses=problems.responses(404, 409, 422),
 )
-def cancel_verification(verification_id: str, request: Request) -> dict:
-    return _out(_verifier(request).cancel(verification_id))
+def cancel_verification(verification_id: str, request: Request, caller: Verify) -> dict:
+    return _out(_verifier(request).cancel(verification_id), caller)
 
 
 @router.get(
@@ -191,7 +222,9 @@ def cancel_verification(verification_id: str, request: Request) -> dict:
     summary="Normalise a number and say whether the policy lets it verify",
     responses=problems.responses(422),
 )
-def lookup_phone_number(phone: str, request: Request, country: Country = None) -> dict:
+def lookup_phone_number(
+    phone: str, request: Request, caller: Verify, country: Country = None
+) -> dict:
     info = parse_phone(phone, country)
     try:
         check_policy(info, _verifier(request).policy.numbers)
@@ -214,9 +247,11 @@ def lookup_phone_number(phone: str, request: Request, country: Country = None) -
     summary="Bind the number of an approved verification to its account",
     responses=problems.responses(404, 409, 422),
 )
-def bind_phone_number(account_id: AccountId, body: BindRequest, request: Request) -> dict:
+def bind_phone_number(
+    account_id: AccountId, body: BindRequest, request: Request, caller: Verify
+) -> dict:
     e164 = _verifier(request).registry.bind(account_id, body.verification_id)
-    return {"account_id": account_id, "phone": e164, "bound": True}
+    return {"account_id": account_id, "phone": _number(e164, caller), "bound": True}
 
 
 @router.get(
@@ -225,11 +260,11 @@ def bind_phone_number(account_id: AccountId, body: BindRequest, request: Request
     tags=["accounts"],
     responses=problems.responses(404, 422),
 )
-def get_phone_number(account_id: AccountId, request: Request) -> dict:
+def get_phone_number(account_id: AccountId, request: Request, caller: Verify) -> dict:
     e164 = _verifier(request).registry.number_of(account_id)
     if e164 is None:
         raise NotFound("this account has no number")
-    return {"account_id": account_id, "phone": e164, "bound": True}
+    return {"account_id": account_id, "phone": _number(e164, caller), "bound": True}
 
 
 @router.delete(
@@ -239,7 +274,7 @@ def get_phone_number(account_id: AccountId, request: Request) -> dict:
     summary="The owner releases the number",
     responses=problems.responses(404, 422),
 )
-def release_phone_number(account_id: AccountId, request: Request) -> dict:
+def release_phone_number(account_id: AccountId, request: Request, caller: Admin) -> dict:
     e164 = _verifier(request).registry.release(account_id)
     return {"account_id": account_id, "phone": e164, "bound": False}
 
@@ -252,10 +287,10 @@ def release_phone_number(account_id: AccountId, request: Request) -> dict:
     summary="A claimant says a registered (recycled) number is now theirs",
     responses={
         201: {"links": _links("dispute_id", "resolve_dispute")},
-        **problems.responses(404, 422),
+        **problems.responses(404, 422, 429),
     },
 )
-def open_dispute(body: DisputeRequest, request: Request) -> dict:
+def open_dispute(body: DisputeRequest, request: Request, caller: Admin) -> dict:
     registry = _verifier(request).registry
     return _dispute(registry.open_dispute(body.phone, body.claimant, body.country))
 
@@ -267,10 +302,32 @@ def open_dispute(body: DisputeRequest, request: Request) -> dict:
     summary="Support's decision: release force-releases the number, reject keeps it",
     responses=problems.responses(404, 409, 422),
 )
-def resolve_dispute(dispute_id: str, body: ResolveRequest, request: Request) -> dict:
+def resolve_dispute(dispute_id: str, body: ResolveRequest, request: Request, caller: Admin) -> dict:
     if len(dispute_id) > 64:
         raise NotFound("no such dispute")
     return _dispute(_verifier(request).registry.resolve_dispute(dispute_id, body.decision))
+
+
+@router.get(
+    "/v1/disputes/{dispute_id}",
+    response_model=DisputeOut,
+    tags=["disputes"],
+    summary="A dispute as opened or resolved",
+    responses=problems.responses(404, 422),
+)
+def get_dispute(dispute_id: str, request: Request, caller: Admin) -> dict:
+    return _dispute(_verifier(request).registry.get_dispute(dispute_id))
+
+
+@router.post(
+    "/v1/accounts/{account_id}/unlock",
+    response_model=UnlockOut,
+    tags=["accounts"],
+    summary="Support's reset of an account stopped by too many wrong codes in a row",
+    responses=problems.responses(422),
+)
+def unlock_account(account_id: AccountId, request: Request, caller: Admin) -> dict:
+    return {"account_id": account_id, "unlocked": _verifier(request).unlock_account(account_id)}
 
 
 @sandbox_router.get(
@@ -281,6 +338,7 @@ def resolve_dispute(dispute_id: str, body: ResolveRequest, request: Request) -> 
 )
 def sandbox_messages(
     request: Request,
+    caller: Admin,
     to: Annotated[str, Query(min_length=1, max_length=64, pattern=NO_CONTROL)],
     country: Country = None,
 ) -> list[dict]:

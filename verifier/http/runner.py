@@ -13,11 +13,52 @@ import inspect
 import socket
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.supervisors import Multiprocess
 
 from .logs import uvicorn_config
 
 FACTORY = "verifier.http.server:app_from_env"
+REQUEST_DEADLINE_S = 10.0
+
+
+class DeadlineProtocol(H11Protocol):
+    """HTTP/1.1 that closes a connection whose request is not in within ``REQUEST_DEADLINE_S``.
+
+    uvicorn closes idle keep-alive connections, but a client that sends its headers or
+    body a byte at a time (or opens a connection and says nothing) would hold it for
+    ever. The deadline runs from the connection's start and from the end of each
+    response; it is met once a request has arrived whole, however long the app then takes.
+    """
+
+    def connection_made(self, transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def _arm(self) -> None:
+        old = getattr(self, "_deadline", None)
+        if old is not None:
+            old.cancel()
+        self._waiting_after = self.cycle
+        self._deadline = self.loop.call_later(REQUEST_DEADLINE_S, self._expire)
+
+    def _expire(self) -> None:
+        self._deadline = None
+        cycle = self.cycle
+        arrived = cycle is not None and cycle is not self._waiting_after and not cycle.more_body
+        if not arrived and not self.transport.is_closing():
+            self.transport.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if getattr(self, "_deadline", None) is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        super().connection_lost(exc)
 
 
 class Config(uvicorn.Config):
@@ -42,6 +83,7 @@ def run(host: str, port: int, workers: int) -> None:
         log_config=uvicorn_config(),
         proxy_headers=False,  # only --trusted-proxy-header may name the client
         server_header=False,
+        http=DeadlineProtocol,
     )
     server = uvicorn.Server(config)
     if workers <= 1:

@@ -59,6 +59,19 @@ class CheckRequest(Request):
     client: Client | None = None
 
 
+class ConsumeRequest(Request):
+    model_config = example(reference="order-42")
+
+    reference: text(256) | None = Field(
+        default=None, description="the order this approval must belong to"
+    )
+
+
+class UnlockOut(BaseModel):
+    account_id: str
+    unlocked: bool = Field(description="false if the account had no run of wrong codes")
+
+
 class BindRequest(Request):
     verification_id: text(64) = Field(description="an approved verification of this account")
 
@@ -79,8 +92,8 @@ class VerificationOut(BaseModel):
     """A verification resource; ``created`` is expressed by the status code (201 or 200)."""
 
     id: str
-    status: Literal["pending", "approved", "cancelled", "expired", "locked"]
-    phone: str = Field(description="E.164")
+    status: Literal["pending", "approved", "consumed", "cancelled", "expired", "locked"]
+    phone: str = Field(description="E.164 for admin callers, masked (+81 90-****-5678) for others")
     region: str
     account_id: str
     reference: str | None
@@ -90,6 +103,7 @@ class VerificationOut(BaseModel):
     sends_left: int
     attempts_left: int
     approved_at: float | None
+    consumed_at: float | None
     locked_until: float | None
 
 
@@ -103,7 +117,7 @@ class PhoneNumberOut(BaseModel):
 
 class AccountNumberOut(BaseModel):
     account_id: str
-    phone: str = Field(description="E.164 of the number bound (or just released)")
+    phone: str = Field(description="the number bound (or just released); masked unless admin")
     bound: bool
 
 

@@ -3,14 +3,17 @@
 Workers are separate processes that rebuild the app themselves, so the configuration
 travels in environment variables (``SMSVERIFY_*``) and uvicorn imports the factory
 ``verifier.http.server:app_from_env`` in each of them. Every worker opens the same store,
-so state, the HMAC key (unless ``SMSVERIFY_HMAC_KEY`` gives one), idempotency answers,
-sandbox messages and the outbox are shared across workers and restarts.
+so state, idempotency answers, sandbox messages and the outbox are shared across workers
+and restarts. Two secrets never sit in the store: the HMAC key (``SMSVERIFY_HMAC_KEY``, or
+a key file outside the database's folder, see :func:`key_file`) and the API secrets
+(``SMSVERIFY_API_KEYS``, or generated once and kept only as digests).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import shutil
 import sys
 import tempfile
@@ -29,8 +32,11 @@ SENDER = "SMSVERIFY_SENDER"
 POLICY = "SMSVERIFY_POLICY"
 PROXY_HEADER = "SMSVERIFY_TRUSTED_PROXY_HEADER"
 HMAC_KEY = "SMSVERIFY_HMAC_KEY"
+HMAC_KEY_FILE = "SMSVERIFY_HMAC_KEY_FILE"
+API_KEYS = "SMSVERIFY_API_KEYS"
+TRUSTED_PROXIES = "SMSVERIFY_TRUSTED_PROXIES"
+JANITOR_S = "SMSVERIFY_JANITOR_S"
 BENCH = "SMSVERIFY_BENCH"
-CLIENT_IP_FROM_BODY = "SMSVERIFY_CLIENT_IP_FROM_BODY"
 ACCESS_LOG = "SMSVERIFY_ACCESS_LOG"
 GATEWAY_TIMEOUT = "SMSVERIFY_GATEWAY_TIMEOUT_S"
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -46,6 +52,40 @@ def hmac_key(text: str | None) -> bytes | None:
         except ValueError:
             pass
     return text.encode()
+
+
+def key_file(path: str | None = None) -> Path:
+    """Where the HMAC key lives: ``path``, or ``$XDG_CONFIG_HOME/smsverify/hmac.key``
+    (``~/.config/smsverify/hmac.key``), never beside the database by default."""
+    if path:
+        return Path(path)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "smsverify" / "hmac.key"
+
+
+def ensure_key_file(path: Path) -> Path:
+    """Create ``path`` with a new random key (mode 0600) if it does not exist yet."""
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it first: use theirs
+        return path
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_hex(32) + "\n")
+    return path
+
+
+def read_key_file(path: Path) -> bytes:
+    try:
+        text = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError("hmac-key-file", f"cannot read {path}: {exc.strerror}") from None
+    key = hmac_key(text)
+    if not key or len(key) < 16:
+        raise ConfigError("hmac-key-file", f"{path} holds no key of at least 16 bytes")
+    return key
 
 
 def load_policy(path: str | None) -> Policy:
@@ -66,6 +106,9 @@ def app_from_env():
     """The app of one worker process, built from the ``SMSVERIFY_*`` environment."""
     from . import metrics
     from .app import create_app
+    from .auth import KeyRing
+    from .clients import parse_networks
+    from .janitor import Janitor
 
     env = os.environ
     store = open_store(env.get(STORE, DEFAULT_STORE))
@@ -89,18 +132,43 @@ def app_from_env():
         )
         sender = GatewaySender(policy.code.ttl_s, wake=delivery.wake)
         background, depth = [delivery], delivery.depth
-    verifier = Verifier(
-        policy=policy, store=store, sender=sender, clock=clock, hmac_key=hmac_key(env.get(HMAC_KEY))
-    )
+    key = hmac_key(env.get(HMAC_KEY)) or read_key_file(key_file(env.get(HMAC_KEY_FILE)))
+    verifier = Verifier(policy=policy, store=store, sender=sender, clock=clock, hmac_key=key)
+    keys = env.get(API_KEYS)
+    keyring = KeyRing.parse(keys) if keys else KeyRing.from_store(store, clock.now())
+    background.append(Janitor(verifier, float(env.get(JANITOR_S) or 60.0)))
     return create_app(
         verifier,
+        keyring=keyring,
         trusted_proxy_header=env.get(PROXY_HEADER) or None,
-        client_ip_from_body=_flag(CLIENT_IP_FROM_BODY),
+        trusted_proxies=parse_networks(env.get(TRUSTED_PROXIES)),
         bench=_flag(BENCH),
         background=background,
         outbox_depth=depth,
         access_log=env.get(ACCESS_LOG, "1") != "0",
     )
+
+
+def _prepare_keys(store) -> None:
+    """Check ``SMSVERIFY_API_KEYS``, or make one key per scope on the first start."""
+    from .auth import KeyRing, generate_keys
+
+    if os.environ.get(API_KEYS):
+        KeyRing.parse(os.environ[API_KEYS])
+        return
+    now = SystemClock().now()
+    created = generate_keys(store, now)
+    if created is None:
+        if not len(KeyRing.from_store(store, now)):
+            raise ConfigError(API_KEYS, "the store holds no keys; set SMSVERIFY_API_KEYS")
+        return
+    pairs = ",".join(f"{scope}={secret}" for scope, secret in created.items())
+    print("smsverify serve: created API keys (shown once, only their digests are kept):",
+          file=sys.stderr)  # fmt: skip
+    for scope, secret in created.items():
+        print(f"  {scope}: {secret}", file=sys.stderr)
+    print(f'smsverify serve: to choose your own, set SMSVERIFY_API_KEYS="{pairs}"',
+          file=sys.stderr)  # fmt: skip
 
 
 def serve_command(args: argparse.Namespace) -> int:
@@ -112,7 +180,18 @@ def serve_command(args: argparse.Namespace) -> int:
         raise ConfigError("workers", f"expected at least 1, got {args.workers}")
     if args.store.startswith("memory:") and args.workers > 1:
         raise ConfigError("workers", "memory:// is per process; use sqlite or redis for workers")
-    open_store(args.store).close()  # a bad URL fails here, once, not in every worker
+    store = open_store(args.store)  # a bad URL fails here, once, not in every worker
+    try:
+        _prepare_keys(store)
+    finally:
+        store.close()
+    if not os.environ.get(HMAC_KEY):
+        os.environ[HMAC_KEY_FILE] = str(ensure_key_file(key_file(args.hmac_key_file)))
+    if args.trusted_proxies:
+        from .clients import parse_networks
+
+        parse_networks(args.trusted_proxies)
+        os.environ[TRUSTED_PROXIES] = args.trusted_proxies
     for finding in policy.non_conformities():
         print(f"smsverify serve: policy does not conform: {finding}", file=sys.stderr)
 
