@@ -18,6 +18,7 @@ This module runs only inside Locust processes (gevent), but imports nothing of L
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -26,7 +27,10 @@ import gevent
 
 from verifier import ERRORS
 
+from .config import KEY_ENV
+
 MAX_POLL_S = 20.0  # one long poll of the inbox waits at most this long
+
 HTTP_CODES = ("invalid_request", "idempotency_key_in_use", "method_not_allowed")
 
 
@@ -57,7 +61,10 @@ class Answer:
 
 def call(client, method: str, path: str, name: str, json: dict | None = None) -> Answer:
     """One request through a Locust client, classified and reported as described above."""
-    with client.request(method, path, name=name, json=json, catch_response=True) as r:
+    headers = {"Authorization": f"Bearer {os.environ.get(KEY_ENV, '')}"}
+    with client.request(
+        method, path, name=name, json=json, headers=headers, catch_response=True
+    ) as r:
         if not r.status_code:  # no HTTP answer at all: the error says what happened
             r.failure(Broken(f"transport {type(getattr(r, 'error', None)).__name__}"))
             return Answer(0, {}, "error")

@@ -18,6 +18,8 @@ from verifier.errors import ConfigError
 
 ENV = "SMSVERIFY_LOADTEST_CONFIG"
 
+KEY_ENV = "SMSVERIFY_LOADTEST_KEY"  # the run's verify secret, set by the runner
+
 
 @dataclass(frozen=True, slots=True)
 class LoadConfig:

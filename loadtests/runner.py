@@ -32,7 +32,7 @@ from verifier import Policy
 from verifier.errors import ConfigError
 
 from . import comparison, invariants, locustcsv, outcomes, report
-from .config import LoadConfig
+from .config import KEY_ENV, LoadConfig
 from .servers import Children, fetch, fetch_json, free_port
 from .transform import choose, parse_duration
 
@@ -138,6 +138,7 @@ def run(options: Options) -> report.LoadRun:
     store_url, store_kind = _store(options, out)
     processes = max(1, options.workers)
     nonce = secrets.randbelow(10**9)
+    api_key = secrets.token_urlsafe(24)  # this run's credential, for the server and Locust
 
     with Children(out) as children:
         gw_port, sv_port = free_port(), free_port()
@@ -147,7 +148,12 @@ def run(options: Options) -> report.LoadRun:
         children.start(
             "server",
             _server_command(sv_port, store_url, gateway, out / "policy.toml"),
-            {"SMSVERIFY_ACCESS_LOG": "0", "SMSVERIFY_LOG_LEVEL": "WARNING"},
+            {
+                "SMSVERIFY_ACCESS_LOG": "0",
+                "SMSVERIFY_LOG_LEVEL": "WARNING",
+                "SMSVERIFY_API_KEYS": f"verify={api_key}",
+                "SMSVERIFY_HMAC_KEY": secrets.token_hex(32),
+            },
         )
         children.wait_healthy("gateway", gateway + "/healthz")
         children.wait_healthy("server", server + "/healthz")
@@ -161,7 +167,7 @@ def run(options: Options) -> report.LoadRun:
             code_length=policy.code.length,
             nonce=nonce,
         ).write(out / "locust-config.json")
-        env = {"SMSVERIFY_LOADTEST_CONFIG": str(config)}
+        env = {"SMSVERIFY_LOADTEST_CONFIG": str(config), KEY_ENV: api_key}
         main = _locust(children, server, out, options.workers, run_s, env)
         if children.wait(main, run_s + STOP_GRACE_S + LOCUST_TIMEOUT_S) is None:
             children.stop(main)

@@ -9,16 +9,17 @@ buyers, the same gateway and the same attackers.
 **Guessing bound.** A blind attacker who wants a code for one number gets
 ``check.max_attempts`` guesses per verification (counted across resends). Attempts do
 not carry over to a new verification, and the lockout binds number *and* account, so
-an attacker with fresh accounts is stopped per number only by
-``limits.per_number_per_day``: every verification costs at least one SMS to that
-number, so at most that many verifications (not ``/ max_sends``: the attacker never
-resends, it starts anew). When earlier codes stay valid after a resend
-(``check.previous_codes_valid``), one guess can match up to ``max_sends`` live codes.
-By the union bound, the chance that a number is taken over in a day is at most
+an attacker with fresh accounts is stopped per number by the number's own limits:
+every verification costs at least one SMS to that number, so at most
+``codes = min(per_number_per_day, 96 × per_number_per_15min)`` verifications a day (not
+``/ max_sends``: the attacker never resends, it starts anew), and at most
+``24 × failures_per_number_per_hour`` wrong guesses a day. When earlier codes stay valid
+after a resend (``check.previous_codes_valid``), one guess can match up to ``max_sends``
+live codes. By the union bound, the chance that a number is taken over in a day is at most
 
-    min(1, max_attempts × per_number_per_day × live_codes / 10^length)
+    min(1, min(max_attempts × codes × live_codes, 24 × failures_per_number_per_hour) / 10^length)
 
-(``per_number_per_day = 0`` turns the limit off: the bound is then 1).
+(every limit 0: the bound is 1).
 
 **Expected cost** of a policy over one run of each scenario::
 
@@ -66,12 +67,24 @@ def live_codes(policy: Policy) -> int:
     return policy.send.max_sends if policy.check.previous_codes_valid else 1
 
 
+def codes_per_number_day(policy: Policy) -> float:
+    """Verifications (each one SMS) others can start to one number in 24 h (``inf``: no cap)."""
+    lim = policy.limits
+    caps = [lim.per_number_per_day, 96 * lim.per_number_per_15min]
+    caps = [float(c) for c in caps if c > 0]
+    return min(caps) if caps else math.inf
+
+
 def guesses_per_number_day(policy: Policy) -> float:
-    """Evaluated guesses an attacker gets against one number in 24 h (``inf`` if unlimited)."""
-    per_day = policy.limits.per_number_per_day
-    if per_day == 0:
-        return math.inf
-    return float(policy.check.max_attempts * per_day)
+    """Evaluated guesses an attacker gets against one number in 24 h (``inf`` if unlimited).
+
+    Each verification allows ``max_attempts`` guesses, each matching up to ``live_codes``
+    codes; ``limits.failures_per_number_per_hour`` caps wrong guesses across accounts.
+    """
+    by_codes = codes_per_number_day(policy) * policy.check.max_attempts * live_codes(policy)
+    per_hour = policy.limits.failures_per_number_per_hour
+    by_failures = 24.0 * per_hour if per_hour > 0 else math.inf
+    return min(by_codes, by_failures)
 
 
 def guess_bound(policy: Policy) -> float:
@@ -79,7 +92,7 @@ def guess_bound(policy: Policy) -> float:
     guesses = guesses_per_number_day(policy)
     if math.isinf(guesses):
         return 1.0
-    return min(1.0, guesses * live_codes(policy) / 10**policy.code.length)
+    return min(1.0, guesses / 10**policy.code.length)
 
 
 def constraint_failures(policy: Policy, weights: Weights) -> list[str]:

@@ -220,6 +220,24 @@ def test_events_are_appended_in_commit_order(store):
 # -- secrets --------------------------------------------------------------------
 
 
+def test_purge_drops_expired_keys_and_old_events_only(store):
+    def op(tx):
+        tx.put("gone", 1, expire_at=T0 + 10)
+        tx.put("kept", 2, expire_at=T0 + 100)
+        tx.put("forever", 3)
+        tx.emit(Event("refused", tx.now, reason="old"))
+
+    store.transact(op, T0)
+    store.transact(lambda tx: tx.emit(Event("refused", tx.now, reason="new")), T0 + 50)
+    dropped = store.purge(T0 + 60, events_before=T0 + 20)
+    assert dropped >= 1  # the old event at least (Redis drops expired keys by itself)
+    assert [e.reason for e in store.events()] == ["new"]
+    assert store.scan("", T0 + 60) == [("forever", 3), ("kept", 2)]
+    assert store.purge(T0 + 60, events_before=T0 + 20) == 0
+    store.purge(T0 + 60)  # without a cut-off, events stay
+    assert len(store.events()) == 1
+
+
 def test_secret_is_stable_and_of_the_asked_size(store):
     key = store.secret("hmac")
     assert isinstance(key, bytes) and len(key) == 32

@@ -6,7 +6,9 @@ guesser who starts verification after verification is stopped here:
 * ``limits.failures_per_account_per_hour``: wrong codes per account per hour, whatever
   the verification (OWASP ASVS 2.2.1 asks for at most 100 an hour);
 * ``limits.failures_per_number_per_hour``: wrong codes per number per hour, whichever
-  account typed them, so many accounts cannot pool their guesses at one number;
+  account typed them, so many accounts cannot pool their guesses at one number. The
+  number's bound owner is not counted and not held back: a third party who knows the
+  number can then never lock its owner out this way;
 * ``limits.consecutive_failures_per_account``: wrong codes in a row on one account, however
   they are spread over days (NIST SP 800-63B §3.2.2: no more than 100; the count is kept
   a year after the last failure). At the limit the
@@ -29,11 +31,12 @@ def _streak_key(account_id: str) -> str:
     return f"streak:{account_id}"
 
 
-def _buckets(record: dict, lim: LimitsPolicy) -> list[tuple[str, str, int]]:
-    return [
-        ("failures", f"rl:failures:{record['account_id']}", lim.failures_per_account_per_hour),
-        ("number_failures", f"rl:nfailures:{record['phone']}", lim.failures_per_number_per_hour),
-    ]
+def _buckets(tx: Transaction, record: dict, lim: LimitsPolicy) -> list[tuple[str, str, int]]:
+    account, phone = record["account_id"], record["phone"]
+    found = [("failures", f"rl:failures:{account}", lim.failures_per_account_per_hour)]
+    if tx.get(f"owner:{phone}") != account:
+        found.append(("number_failures", f"rl:nfailures:{phone}", lim.failures_per_number_per_hour))
+    return found
 
 
 def account_locked(tx: Transaction, account_id: str, lim: LimitsPolicy) -> bool:
@@ -50,7 +53,7 @@ def account_lockout() -> LockedOut:
 def retry_after(tx: Transaction, record: dict, lim: LimitsPolicy) -> tuple[float | None, str]:
     """The longest wait any failure bucket asks for, and its name; (None, "") if none."""
     found: tuple[float | None, str] = (None, "")
-    for name, key, limit in _buckets(record, lim):
+    for name, key, limit in _buckets(tx, record, lim):
         wait = limits.retry_after(tx, key, limit, HOUR)
         if wait is not None and (found[0] is None or wait > found[0]):
             found = (wait, name)
@@ -59,7 +62,7 @@ def retry_after(tx: Transaction, record: dict, lim: LimitsPolicy) -> tuple[float
 
 def note_failure(tx: Transaction, record: dict, lim: LimitsPolicy) -> bool:
     """Count one wrong code; True if it brought the account to its consecutive limit."""
-    for _, key, limit in _buckets(record, lim):
+    for _, key, limit in _buckets(tx, record, lim):
         limits.record(tx, key, limit, HOUR)
     if lim.consecutive_failures_per_account <= 0:
         return False

@@ -142,14 +142,21 @@ class Verifier:
             return None
         return tx.get(f"v:{verification_id}")
 
-    def _send_limits(self, record_or_args: dict) -> list[tuple[str, int, float]]:
-        """The (key, limit, window) velocity buckets one SMS to this verification counts in."""
+    def _send_limits(self, tx: Transaction, record_or_args: dict) -> list[tuple[str, int, float]]:
+        """The (key, limit, window) velocity buckets one SMS to this verification counts in.
+
+        The number's own buckets do not count its bound owner: they are there so that
+        nobody else can flood (or use up) the number, and the owner's sends are held by
+        the account's budget (``verifier.budget``) instead.
+        """
         lim = self.policy.limits
         phone = record_or_args["phone"]
-        buckets = [
-            (f"rl:number:{phone}", lim.per_number_per_day, DAY),
-            (f"rl:number15:{phone}", lim.per_number_per_15min, QUARTER),
-        ]
+        buckets = []
+        if tx.get(f"owner:{phone}") != record_or_args["account_id"]:
+            buckets += [
+                (f"rl:number:{phone}", lim.per_number_per_day, DAY),
+                (f"rl:number15:{phone}", lim.per_number_per_15min, QUARTER),
+            ]
         if record_or_args.get("client_ip"):
             subject = limits.ip_subject(record_or_args["client_ip"])
             buckets.append((f"rl:ip:{subject}", lim.per_ip_per_hour, HOUR))
@@ -164,7 +171,7 @@ class Verifier:
 
     def _limited(self, tx: Transaction, record: dict) -> RateLimited | None:
         waits = []
-        for key, limit, window in self._send_limits(record):
+        for key, limit, window in self._send_limits(tx, record):
             wait = limits.retry_after(tx, key, limit, window)
             if wait is not None:
                 waits.append((wait, key.split(":")[1]))
@@ -176,7 +183,7 @@ class Verifier:
         return RateLimited(retry_after_s=round(wait, 3))
 
     def _send(self, tx: Transaction, record: dict, code: str, kind: str) -> None:
-        for key, limit, window in self._send_limits(record):
+        for key, limit, window in self._send_limits(tx, record):
             limits.record(tx, key, limit, window)
         budget.note_send(tx, record, self.policy.send)
         body = message_body(code, self.policy.code.ttl_s)

@@ -59,5 +59,7 @@ def make():
 
 @pytest.fixture
 def h(make) -> Harness:
-    """The default policy, with the check-delay detector off so tests need not wait."""
-    return make(fraud__min_check_delay_s=0.0)
+    """The default policy, with the check-delay detector off so tests need not wait, and
+    the per-number failure cap (4 an hour, under ``max_attempts``) off so that each
+    verification rule is seen alone; ``test_engine_hardening`` tests the cap."""
+    return make(fraud__min_check_delay_s=0.0, limits__failures_per_number_per_hour=0)

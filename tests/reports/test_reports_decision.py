@@ -21,17 +21,21 @@ from reports.decision import (
 from verifier.policy import Policy
 
 
-def test_default_guessing_bound_is_attempts_times_daily_sends_over_the_code_space():
-    """docs/engine.md: 10 verifications x 5 attempts = 50 guesses per number per day."""
-    assert guess_bound(Policy.default()) == pytest.approx(50 / 10**6)
+def test_default_guessing_bound_is_the_number_failure_cap_over_the_code_space():
+    """docs/policy.md: 4 wrong codes per number per hour = 96 guesses per number per day."""
+    assert guess_bound(Policy.default()) == pytest.approx(96 / 10**6)
 
 
-def test_bound_grows_with_live_codes_and_is_one_without_a_daily_limit():
-    p = Policy.default()
+def test_bound_follows_the_tightest_limit_and_is_one_without_any():
+    p = Policy.default().replace(**{"limits.failures_per_number_per_hour": 0})
+    # 5 SMS per 15 min = 480 verifications a day, 5 attempts each
+    assert guess_bound(p) == pytest.approx(480 * 5 / 10**6)
     assert guess_bound(p.replace(**{"check.previous_codes_valid": True})) == pytest.approx(
-        5 * 50 / 10**6
+        5 * 480 * 5 / 10**6
     )
-    assert guess_bound(p.replace(**{"limits.per_number_per_day": 0})) == 1.0
+    daily = p.replace(**{"limits.per_number_per_day": 10})
+    assert guess_bound(daily) == pytest.approx(50 / 10**6)
+    assert guess_bound(p.replace(**{"limits.per_number_per_15min": 0})) == 1.0
     assert guess_bound(p.replace(**{"code.length": 4, "check.max_attempts": 1000})) == 1.0
 
 
@@ -40,8 +44,12 @@ def test_hard_constraints():
     assert constraint_failures(Policy.default(), w) == []
     assert constraint_failures(Policy.default().replace(**{"code.ttl_s": 900}), w)
     assert constraint_failures(Policy.default().replace(**{"code.length": 4}), w)
-    assert constraint_failures(Policy.default().replace(**{"check.max_attempts": 20}), w)
-    assert not constraint_failures(Policy.default().replace(**{"check.max_attempts": 10}), w)
+    uncapped = Policy.default().replace(**{"limits.failures_per_number_per_hour": 0})
+    assert constraint_failures(uncapped, w)  # 480 verifications x 5 guesses a day
+    assert constraint_failures(
+        Policy.default().replace(**{"limits.failures_per_number_per_hour": 5}), w
+    )
+    assert not constraint_failures(Policy.default().replace(**{"check.max_attempts": 20}), w)
 
 
 def test_expected_cost_adds_sms_lost_orders_and_guessing():
@@ -57,8 +65,8 @@ def test_expected_cost_adds_sms_lost_orders_and_guessing():
     out = derive(metrics, Policy.default(), 0.05, w)
     assert out["lost_orders"] == 100
     assert out["fraud_sms"] == 300
-    assert out["guessing_loss"] == pytest.approx(50e-6 * 2 * 1000)
-    assert out["expected_cost"] == pytest.approx(1500 * 0.05 + 100 * 10 + 0.1)
+    assert out["guessing_loss"] == pytest.approx(96e-6 * 2 * 1000)
+    assert out["expected_cost"] == pytest.approx(1500 * 0.05 + 100 * 10 + 0.192)
 
 
 def test_pareto_keeps_exactly_the_undominated_rows():

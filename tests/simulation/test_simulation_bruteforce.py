@@ -37,6 +37,9 @@ def attack():
             "code.ttl_s": 86400,  # only the attempt limit may stop the attacker
             "check.max_attempts": ATTEMPTS,
             "fraud.min_check_delay_s": 0,
+            # the cross-verification failure limits would slow it: this tests one verification
+            "limits.failures_per_account_per_hour": 0,
+            "limits.failures_per_number_per_hour": 0,
         }
     )
     scenario = Scenario.from_dict(

@@ -42,7 +42,9 @@ class Janitor:
             try:
                 dropped = self.verifier.purge()
             except Exception as exc:  # the store may be briefly unreachable; try next time
-                LOG.warning("purge failed", extra={"event": "purge", "error_type": type(exc).__name__})
+                LOG.warning(
+                    "purge failed", extra={"event": "purge", "error_type": type(exc).__name__}
+                )
                 continue
             if dropped:
                 LOG.info("purged", extra={"event": "purge", "result": dropped})
