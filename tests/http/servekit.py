@@ -115,9 +115,16 @@ class Api:
         """The same server with another credential."""
         return Api(self.base, secret)
 
-    def start(self, phone: str, account: str, country: str | None = "JP", **extra) -> Answer:
+    def start(
+        self,
+        phone: str,
+        account: str,
+        country: str | None = "JP",
+        headers: dict[str, str] | None = None,
+        **extra,
+    ) -> Answer:
         body = {"phone": phone, "country": country, "account_id": account, **extra}
-        return self("POST", "/v1/verifications", body)
+        return self("POST", "/v1/verifications", body, headers=headers)
 
     def check(self, verification_id: str, code: str, **kw) -> Answer:
         return self("POST", f"/v1/verifications/{verification_id}/check", {"code": code}, **kw)
