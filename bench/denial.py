@@ -17,7 +17,7 @@ import argparse
 import contextlib
 import itertools
 
-from verifier import ManualClock, MemoryStore, Policy, SandboxSender, Verifier, VerificationError
+from verifier import ManualClock, MemoryStore, Policy, SandboxSender, VerificationError, Verifier
 
 VICTIM, VICTIM_E164 = "090-2468-1357", "+819024681357"
 PROBE_S = 10.0
