@@ -123,7 +123,12 @@ def racing_server(server, toml, tmp_path: Path, request) -> Callable[..., Server
         policy = toml(
             check={"max_attempts": max_attempts, "lockout_s": 900},
             fraud={"min_check_delay_s": 0},
-            limits={"per_ip_per_hour": 0, "per_number_per_day": 0},
+            limits={
+                "per_ip_per_hour": 0,
+                "per_number_per_15min": 0,
+                "failures_per_number_per_hour": 0,
+                "failures_per_account_per_hour": 0,
+            },
         )
         return server(store=store, policy=policy, workers=2)
 

@@ -347,6 +347,25 @@ def test_trusted_proxy_header(service):
     assert_problem(ignored, "rate_limited")
 
 
+def test_a_header_from_an_untrusted_peer_is_ignored(service):
+    from verifier.http.clients import parse_networks
+
+    limits = {"limits.per_ip_per_hour": 1}
+    svc = service(
+        limits,
+        trusted_proxy_header="X-Forwarded-For",
+        trusted_proxies=parse_networks("10.0.0.0/8"),  # the test client is 127.0.0.1
+    )
+    body = {"phone": PHONE, "country": "JP", "account_id": "a"}
+    first = svc.client.post("/v1/verifications", json=body, headers={"X-Forwarded-For": "1.2.3.4"})
+    assert first.status_code == 201
+    body2 = {"phone": OTHER, "country": "JP", "account_id": "b"}
+    second = svc.client.post(
+        "/v1/verifications", json=body2, headers={"X-Forwarded-For": "5.6.7.8"}
+    )
+    assert_problem(second, "rate_limited")  # both counted by the credential, not the header
+
+
 def test_body_client_ip_is_the_buyers_address(service):
     """The shop's back end passes its buyer's IP; without one, its credential is the subject."""
     limits = {"limits.per_ip_per_hour": 1}
