@@ -1,5 +1,7 @@
 """The send budget of one account and number, shared by all its recent verifications.
 
+Within a verification, the ``n``-th send waits ``send.resend_cooldown_s[n-2]`` (the last
+entry repeating) after the one before, and there are at most ``send.max_sends``.
 "Re-enter phone number" is a cancel and a new start. If each start came with a fresh
 cooldown and a fresh ``send.max_sends``, re-entering would be a way round both: so every
 SMS to an account+number is remembered for ``send.window_s``, and a new verification
@@ -11,13 +13,35 @@ budget: the person has shown they hold the phone.
 
 from __future__ import annotations
 
+from . import keys
 from .errors import MaxSendsReached, ResendTooSoon, VerificationError
-from .policy import SendPolicy
+from .policy import Policy, SendPolicy
 from .store import Transaction
 
+_key = keys.sends
 
-def _key(account_id: str, e164: str) -> str:
-    return f"sends:{account_id}:{e164}"
+
+def cooldown(sends: int, send: SendPolicy) -> float:
+    """The wait after the ``sends``-th send (1-based) before the next one."""
+    cooldowns = send.resend_cooldown_s
+    return cooldowns[min(sends - 1, len(cooldowns) - 1)]
+
+
+def resend_at(record: dict, policy: Policy) -> float | None:
+    """When the next send of a verification may happen, or None if none remains."""
+    if record["state"] != "pending" or record["sends"] >= policy.send.max_sends:
+        return None
+    return record["last_send_at"] + cooldown(record["sends"], policy.send)
+
+
+def resend_refusal(record: dict, now: float, policy: Policy) -> VerificationError | None:
+    """Why this verification may not send again now (cap, then cooldown), or None."""
+    if record["sends"] >= policy.send.max_sends:
+        return MaxSendsReached()
+    available = resend_at(record, policy)
+    if now < available:
+        return ResendTooSoon(retry_after_s=round(available - now, 3))
+    return None
 
 
 def prior_sends(tx: Transaction, account_id: str, e164: str, send: SendPolicy) -> list[float]:
@@ -35,8 +59,7 @@ def refusal(prior: list[float], now: float, send: SendPolicy) -> VerificationErr
     if len(prior) >= send.max_sends:
         # The window, not a verification, holds the budget: say when it frees a send.
         return MaxSendsReached(retry_after_s=round(prior[-send.max_sends] + send.window_s - now, 3))
-    cooldowns = send.resend_cooldown_s
-    available = prior[-1] + cooldowns[min(len(prior) - 1, len(cooldowns) - 1)]
+    available = prior[-1] + cooldown(len(prior), send)
     if now < available:
         return ResendTooSoon(retry_after_s=round(available - now, 3))
     return None

@@ -23,7 +23,7 @@ MAX_ID_CHARS = 64
 
 
 class Core:
-    """Policy, store, sender, clock and key of one verifier, with the helpers every operation uses."""
+    """Policy, store, sender, clock and key of one verifier, and the helpers operations use."""
 
     def __init__(
         self,
@@ -95,7 +95,11 @@ class Core:
         purge_at = expiry.purge_at(record, tx.now, self.policy)
         tx.put(keys.verification(record["id"]), record, expire_at=purge_at)
         if index:
-            tx.put(keys.pending(record["account_id"], record["phone"]), record["id"], expire_at=purge_at)
+            tx.put(
+                keys.pending(record["account_id"], record["phone"]),
+                record["id"],
+                expire_at=purge_at,
+            )
 
     def finish(self, tx: Transaction, record: dict) -> None:
         """Store a verification that has left ``pending`` and drop its pending index."""

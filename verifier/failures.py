@@ -18,7 +18,7 @@ guesser who starts verification after verification is stopped here:
 
 from __future__ import annotations
 
-from . import limits
+from . import keys, limits
 from .errors import LockedOut
 from .policy import LimitsPolicy
 from .store import Transaction
@@ -27,15 +27,16 @@ HOUR = 3600.0
 STREAK_KEPT_S = 366 * 86400.0  # a run of failures is remembered for a year
 
 
-def _streak_key(account_id: str) -> str:
-    return f"streak:{account_id}"
+_streak_key = keys.streak
 
 
 def _buckets(tx: Transaction, record: dict, lim: LimitsPolicy) -> list[tuple[str, str, int]]:
     account, phone = record["account_id"], record["phone"]
-    found = [("failures", f"rl:failures:{account}", lim.failures_per_account_per_hour)]
-    if tx.get(f"owner:{phone}") != account:
-        found.append(("number_failures", f"rl:nfailures:{phone}", lim.failures_per_number_per_hour))
+    found = [("failures", keys.rate("failures", account), lim.failures_per_account_per_hour)]
+    if tx.get(keys.owner(phone)) != account:
+        found.append(
+            ("number_failures", keys.rate("nfailures", phone), lim.failures_per_number_per_hour)
+        )
     return found
 
 

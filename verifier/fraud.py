@@ -6,6 +6,7 @@ the reason it fired, which the engine records as a ``fraud_flagged`` event.
 
 from __future__ import annotations
 
+from . import keys
 from .phone import prefix_of
 from .policy import FraudPolicy
 from .store import Transaction
@@ -29,7 +30,7 @@ def at_check(
 
 def _prefix_key(e164: str) -> tuple[str, int]:
     prefix, tail = prefix_of(e164)
-    return f"fraud:prefix:{prefix}", tail
+    return keys.prefix_starts(prefix), tail
 
 
 def _open_starts(tx: Transaction, key: str, window_s: float) -> list[list]:

@@ -1,10 +1,22 @@
-"""Velocity limits: sliding windows of timestamps kept in the store, one key per subject."""
+"""Velocity limits: sliding windows of timestamps kept in the store, one key per subject.
+
+Each SMS counts in the buckets of its number (``per_number_per_day``,
+``per_number_per_15min``, not for the number's bound owner: they keep others from flooding
+or using up a number), its client IP (``per_ip_per_hour``; an IPv6 /64; without a buyer
+address, the credential), its device and its account. A refusal answers ``rate_limited``
+with the longest wait, and never says which bucket fired (OWASP: generic answers); the
+event names it.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 
+from . import keys
+from .policy import LimitsPolicy
 from .store import Transaction
+
+QUARTER, HOUR, DAY = 900.0, 3600.0, 86400.0
 
 
 def retry_after(tx: Transaction, key: str, limit: int, window_s: float) -> float | None:
@@ -48,3 +60,37 @@ def ip_subject(ip: str) -> str:
     except ValueError:
         return ip
     return str(net)
+
+
+def send_buckets(tx: Transaction, record: dict, lim: LimitsPolicy) -> list[tuple[str, int, float]]:
+    """The (key, limit, window) buckets one SMS to this verification counts in."""
+    phone, account = record["phone"], record["account_id"]
+    buckets = []
+    if tx.get(keys.owner(phone)) != account:
+        buckets += [
+            (keys.rate("number", phone), lim.per_number_per_day, DAY),
+            (keys.rate("number15", phone), lim.per_number_per_15min, QUARTER),
+        ]
+    if record.get("client_ip"):
+        buckets.append(
+            (keys.rate("ip", ip_subject(record["client_ip"])), lim.per_ip_per_hour, HOUR)
+        )
+    if record.get("device_id"):
+        buckets.append((keys.rate("device", record["device_id"]), lim.per_device_per_hour, HOUR))
+    buckets.append((keys.rate("account", account), lim.per_account_per_hour, HOUR))
+    return buckets
+
+
+def send_wait(tx: Transaction, record: dict, lim: LimitsPolicy) -> tuple[float, str] | None:
+    """(longest wait, bucket name) if one more SMS does not fit now, else None."""
+    waits = []
+    for key, limit, window in send_buckets(tx, record, lim):
+        wait = retry_after(tx, key, limit, window)
+        if wait is not None:
+            waits.append((wait, key.split(":")[1]))
+    return max(waits) if waits else None
+
+
+def record_send(tx: Transaction, verification: dict, lim: LimitsPolicy) -> None:
+    for key, limit, window in send_buckets(tx, verification, lim):
+        record(tx, key, limit, window)

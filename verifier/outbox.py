@@ -29,18 +29,19 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import mktime_tz, parsedate_tz
 
+from . import keys
 from .clock import Clock
 from .senders import Message
 from .store import Store, Transaction
 
-PREFIX = "outbox:"
+PREFIX = keys.OUTBOX
 LOG = logging.getLogger("smsverify.outbox")
 Post = Callable[[str, dict, dict, float], tuple[int | None, str | None]]
 """(url, json payload, headers, timeout) -> (HTTP status or None, the Retry-After header)."""
 
 
 def outbox_key(message: Message, n: int) -> str:
-    return f"{PREFIX}{message.sent_at:017.6f}:{message.verification_id}:{n}"
+    return keys.outbox(message.sent_at, message.verification_id, n)
 
 
 class GatewaySender:

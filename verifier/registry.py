@@ -8,9 +8,9 @@ system) by force-releasing it. Every change is an event.
 from __future__ import annotations
 
 import secrets
-from typing import TYPE_CHECKING
 
-from . import limits
+from . import expiry, keys, limits
+from .core import Core
 from .errors import (
     ApprovalExpired,
     InvalidRequest,
@@ -24,9 +24,6 @@ from .inputs import text_arg
 from .phone import parse_phone
 from .store import Transaction
 
-if TYPE_CHECKING:
-    from .lifecycle import Verifier
-
 DECISIONS = ("release", "reject")
 DAY = 86400.0
 
@@ -38,55 +35,55 @@ def _account(account_id: object) -> str:
 class Registry:
     """The number-to-account registry of one ``Verifier`` (same store, clock and events)."""
 
-    def __init__(self, verifier: Verifier) -> None:
-        self._v = verifier
+    def __init__(self, core: Core) -> None:
+        self._v = core
 
     def owner(self, e164: str) -> str | None:
         """The account a number is bound to, or None."""
-        return self._v._run(lambda tx: tx.get(f"owner:{e164}"))
+        return self._v.run(lambda tx: tx.get(keys.owner(e164)))
 
     def number_of(self, account_id: str) -> str | None:
         """The number bound to an account, or None."""
         account_id = _account(account_id)
-        return self._v._run(lambda tx: tx.get(f"account:{account_id}"))
+        return self._v.run(lambda tx: tx.get(keys.number_of(account_id)))
 
     def bind(self, account_id: str, verification_id: str) -> str:
         """Bind the number of an approved verification to its account; returns the E.164."""
         account_id = _account(account_id)
 
         def op(tx: Transaction) -> str | VerificationError:
-            record = self._v._load(tx, verification_id)
+            record = self._v.load(tx, verification_id)
             if record is None or record["account_id"] != account_id:
                 return NotFound("no such verification for this account")
             if record["state"] not in ("approved", "consumed"):
                 return VerificationNotPending("only an approved verification can be bound")
-            if tx.now > record["approved_at"] + self._v.policy.check.approval_ttl_s:
+            if expiry.approval_expired(record, tx.now, self._v.policy):
                 return ApprovalExpired()
             e164 = record["phone"]
             one_per_account = self._v.policy.numbers.one_number_per_account
             if one_per_account:
-                owner = tx.get(f"owner:{e164}")
+                owner = tx.get(keys.owner(e164))
                 if owner is not None and owner != account_id:
-                    self._v._emit(tx, "refused", record, reason="phone_number_already_registered")
+                    self._v.emit(tx, "refused", record, reason="phone_number_already_registered")
                     return PhoneNumberAlreadyRegistered()
-            previous = tx.get(f"account:{account_id}")
+            previous = tx.get(keys.number_of(account_id))
             if previous == e164:
                 return e164
             if previous is not None:
                 self._unbind(tx, account_id, previous, "replaced")
             if one_per_account:
-                tx.put(f"owner:{e164}", account_id)
-            tx.put(f"account:{account_id}", e164)
-            self._v._emit(tx, "bound", record)
+                tx.put(keys.owner(e164), account_id)
+            tx.put(keys.number_of(account_id), e164)
+            self._v.emit(tx, "bound", record)
             return e164
 
-        return self._v._run(op)
+        return self._v.run(op)
 
     def _unbind(self, tx: Transaction, account_id: str, e164: str, reason: str) -> None:
-        if tx.get(f"owner:{e164}") == account_id:
-            tx.delete(f"owner:{e164}")
-        tx.delete(f"account:{account_id}")
-        self._v._emit(
+        if tx.get(keys.owner(e164)) == account_id:
+            tx.delete(keys.owner(e164))
+        tx.delete(keys.number_of(account_id))
+        self._v.emit(
             tx, "released", account_id=account_id, number=self._v.pseudonym(e164), reason=reason
         )
 
@@ -95,13 +92,13 @@ class Registry:
         account_id = _account(account_id)
 
         def op(tx: Transaction) -> str | VerificationError:
-            e164 = tx.get(f"account:{account_id}")
+            e164 = tx.get(keys.number_of(account_id))
             if e164 is None:
                 return NotFound("this account has no number")
             self._unbind(tx, account_id, e164, "owner")
             return e164
 
-        return self._v._run(op)
+        return self._v.run(op)
 
     def open_dispute(
         self, phone: str, claimant_account_id: str, country: str | None = None
@@ -116,16 +113,16 @@ class Registry:
         e164 = parse_phone(phone, country).e164
         policy = self._v.policy
         hide = policy.numbers.reveal_registered == "never"
-        bucket = f"rl:disputes:{claimant_account_id}"
+        bucket = keys.rate("disputes", claimant_account_id)
         per_day = policy.limits.disputes_per_account_per_day
 
         def op(tx: Transaction) -> dict | VerificationError:
             wait = limits.retry_after(tx, bucket, per_day, DAY)
             if wait is not None:
-                self._v._emit(tx, "refused", account_id=claimant_account_id,
+                self._v.emit(tx, "refused", account_id=claimant_account_id,
                               reason="rate_limited:disputes")  # fmt: skip
                 return RateLimited(retry_after_s=round(wait, 3))
-            owner = tx.get(f"owner:{e164}")
+            owner = tx.get(keys.owner(e164))
             if owner is None and not hide:
                 return NotFound("this number is not registered")
             limits.record(tx, bucket, per_day, DAY)
@@ -140,17 +137,17 @@ class Registry:
                 "decision": None,
             }
             self._keep(tx, dispute)
-            self._v._emit(tx, "dispute_opened", account_id=claimant_account_id,
+            self._v.emit(tx, "dispute_opened", account_id=claimant_account_id,
                           number=self._v.pseudonym(e164), reason=dispute["id"])  # fmt: skip
             return dispute
 
-        return self._v._run(op)
+        return self._v.run(op)
 
     def _keep(self, tx: Transaction, dispute: dict) -> None:
         """Store a dispute until ``privacy.retention_s`` after its last change."""
         last = dispute["resolved_at"] or dispute["opened_at"]
         purge_at = last + self._v.policy.privacy.retention_s
-        tx.put(f"dispute:{dispute['id']}", dispute, expire_at=purge_at)
+        tx.put(keys.dispute(dispute["id"]), dispute, expire_at=purge_at)
 
     def resolve_dispute(self, dispute_id: str, decision: str) -> dict:
         """Support's decision: ``release`` force-releases the number, ``reject`` keeps it."""
@@ -158,28 +155,28 @@ class Registry:
             raise InvalidRequest(f"decision must be one of {', '.join(DECISIONS)}")
 
         def op(tx: Transaction) -> dict | VerificationError:
-            dispute = tx.get(f"dispute:{dispute_id}") if isinstance(dispute_id, str) else None
+            dispute = tx.get(keys.dispute(dispute_id)) if isinstance(dispute_id, str) else None
             if dispute is None:
                 return NotFound("no such dispute")
             if dispute["status"] != "open":
                 return VerificationNotPending("the dispute is already resolved")
             dispute = dict(dispute, status="resolved", resolved_at=tx.now, decision=decision)
             self._keep(tx, dispute)
-            owner = tx.get(f"owner:{dispute['phone']}")
+            owner = tx.get(keys.owner(dispute["phone"]))
             # Only the owner the dispute was about: a later binding is someone else's.
             if decision == "release" and owner is not None and owner == dispute["owner"]:
                 self._unbind(tx, owner, dispute["phone"], "dispute")
-            self._v._emit(tx, "dispute_resolved", account_id=dispute["claimant"],
+            self._v.emit(tx, "dispute_resolved", account_id=dispute["claimant"],
                           number=self._v.pseudonym(dispute["phone"]), reason=decision)  # fmt: skip
             return dispute
 
-        return self._v._run(op)
+        return self._v.run(op)
 
     def get_dispute(self, dispute_id: str) -> dict:
         """A dispute as opened or resolved."""
         if not isinstance(dispute_id, str) or len(dispute_id) > 64:
             raise NotFound("no such dispute")
-        result = self._v._run(lambda tx: tx.get(f"dispute:{dispute_id}"))
+        result = self._v.run(lambda tx: tx.get(keys.dispute(dispute_id)))
         if result is None:
             raise NotFound("no such dispute")
         return result

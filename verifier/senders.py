@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
+from . import keys
 from .clock import Clock
 from .store import Store, Transaction
 
@@ -60,7 +61,7 @@ class SandboxSender:
         if self._store is None:
             tx.after_commit(lambda: self._messages.setdefault(message.to, []).append(message))
             return
-        key = f"sandbox:{message.to}"
+        key = keys.sandbox(message.to)
         kept = list(tx.get(key) or [])[-(self._keep - 1) :] if self._keep > 1 else []
         tx.put(key, [*kept, message.to_dict()], expire_at=message.sent_at + 86400)
 
@@ -68,5 +69,5 @@ class SandboxSender:
         """Messages sent to ``to`` (E.164), newest last."""
         if self._store is None:
             return list(self._messages.get(to, []))
-        kept = self._store.transact(lambda tx: tx.get(f"sandbox:{to}"), self._clock.now())
+        kept = self._store.transact(lambda tx: tx.get(keys.sandbox(to)), self._clock.now())
         return [Message(**m) for m in kept or []]

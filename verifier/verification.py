@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from .budget import resend_at
+from .expiry import status
 from .policy import Policy
 
 
@@ -31,25 +33,10 @@ class Verification:
         return asdict(self)
 
 
-def status_of(record: dict, now: float) -> str:
-    state = record["state"]
-    if state == "pending" and now >= record["expires_at"]:
-        return "expired"
-    return state
-
-
-def resend_at(record: dict, policy: Policy) -> float | None:
-    """When the next send may happen, or None if no send remains."""
-    if record["state"] != "pending" or record["sends"] >= policy.send.max_sends:
-        return None
-    cooldowns = policy.send.resend_cooldown_s
-    return record["last_send_at"] + cooldowns[min(record["sends"] - 1, len(cooldowns) - 1)]
-
-
 def view(record: dict, policy: Policy, now: float, created: bool = False) -> Verification:
     return Verification(
         id=record["id"],
-        status=status_of(record, now),
+        status=status(record, now),
         phone=record["phone"],
         region=record["region"],
         account_id=record["account_id"],

@@ -87,3 +87,42 @@ def test_readme_example_runs():
     text = (ROOT / "README.md").read_text()
     snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(snippet, "README.md", "exec"), {})
+
+
+def _imports(path: Path) -> set[str]:
+    """Modules a source file imports, relative ones resolved within ``verifier``."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                found.add(f"verifier.{node.module}" if node.module else "verifier")
+                found |= {f"verifier.{alias.name}" for alias in node.names if not node.module}
+            elif node.module:
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return found
+
+
+def test_the_registry_and_the_rules_never_import_the_verifier():
+    """Rules are called by the verifier; none of them (nor the registry) reaches back."""
+    rules = ["registry", "core", "expiry", "budget", "attempts", "ownership", "limits",
+             "failures", "fraud", "purchase", "phone", "keys"]  # fmt: skip
+    for name in rules:
+        assert "verifier.lifecycle" not in _imports(ROOT / "verifier" / f"{name}.py"), name
+
+
+def test_store_keys_are_built_only_in_keys_py():
+    import re
+
+    pattern = re.compile(
+        r"""f?["'](v|pending|owner|account|lock|sends|streak|rl|dispute|sandbox|idem|apikey|fraud:prefix):[{"']"""
+    )
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "verifier").rglob("*.py")
+        if path.name != "keys.py" and pattern.search(path.read_text())
+    ]
+    assert offenders == []

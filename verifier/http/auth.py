@@ -31,13 +31,14 @@ from fastapi import Request, Security
 from fastapi.security.http import HTTPBase
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .. import keys
 from ..errors import ConfigError
 from ..store import Store
 from .problems import Forbidden, Unauthenticated, problem_response
 
 SCOPES = ("verify", "admin")
 ENV = "SMSVERIFY_API_KEYS"
-STORE_PREFIX = "apikey:"
+STORE_PREFIX = keys.API_KEYS
 MAX_SECRET = 512
 MIN_SECRET = 16
 
@@ -135,7 +136,7 @@ def generate_keys(store: Store, now: float) -> dict[str, str] | None:
             return None
         tx.put(marker, {"created_at": tx.now})
         for scope, secret in created.items():
-            tx.put(STORE_PREFIX + digest(secret), {"scope": scope, "created_at": tx.now})
+            tx.put(keys.api_key(digest(secret)), {"scope": scope, "created_at": tx.now})
         return created
 
     return store.transact(op, now)

@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from .. import keys
 from ..clock import Clock
 from ..errors import InvalidRequest
 from ..store import Store, Transaction
@@ -50,7 +51,7 @@ class Idempotency:
     @staticmethod
     def _store_key(key: str) -> str:
         # Hashed: the key is the client's text and may be long or odd.
-        return "idem:" + hashlib.sha256(key.encode()).hexdigest()
+        return keys.idempotency(hashlib.sha256(key.encode()).hexdigest())
 
     def begin(self, key: str, body_hash: str) -> Replay | None:
         """Reserve ``key`` (None: go ahead) or return the answer it already has."""
