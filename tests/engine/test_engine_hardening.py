@@ -127,7 +127,7 @@ def _sms_after(h, attempt, cycles=20, step_s=31.0) -> int:
     return h.sent()
 
 
-@pytest.mark.parametrize("step_s", [1.0, 15.0, 29.0])
+@pytest.mark.parametrize("step_s", [1.0, 15.0, 29.0, 61.0, 179.0])
 def test_cancel_and_start_sends_no_more_than_resends_would(make, step_s):
     """Seed: "Re-enter phone number" cancels and starts anew, and counts against the same
     limits. 20 cancel+start cycles (inside one ``send.window_s``) send no more SMS than

@@ -27,7 +27,7 @@ def test_default_matches_the_design():
     assert p.limits.per_number_per_15min == 5
     assert p.limits.failures_per_account_per_hour == 30
     assert p.limits.consecutive_failures_per_account == 100
-    assert (p.check.approval_ttl_s, p.send.window_s) == (600, 600)
+    assert (p.check.approval_ttl_s, p.send.window_s) == (600, 3600)
     assert p.fraud.min_check_delay_s == 1.0
     assert p.non_conformities() == []
 
