@@ -342,7 +342,7 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         policy = workdir / "policy.toml"
         policy.write_text(POLICY)
-        self.command = [sys.executable, "-m", "verifier.cli", "serve", "--host", "127.0.0.1"]
+        self.command = [sys.executable, "-m", "smsverify", "serve", "--host", "127.0.0.1"]
         self.command += ["--port", str(self.port), "--store", store]
         self.command += ["--workers", str(workers), "--policy", str(policy)]
         self.log_path = workdir / f"{name}-server.log"

@@ -1,9 +1,9 @@
 """``smsverify loadtest``: run a load test and print where its report is.
 
-Arguments come from ``verifier.cli`` (``--scenario``, ``--store``, ``--duration``,
+Arguments come from ``smsverify.cli`` (``--scenario``, ``--store``, ``--duration``,
 ``--compress``, ``--rate-scale``, ``--workers``, ``--out``). Exit status: 0 when every
 security invariant holds (or could not be checked), 1 when one fails or the run could
-not finish, 130 when interrupted; configuration errors exit 2 through ``verifier.cli``.
+not finish, 130 when interrupted; configuration errors exit 2 through ``smsverify.cli``.
 Ctrl-C and SIGTERM stop every process the run started before the command exits.
 """
 

@@ -116,7 +116,7 @@ def _gateway_command(scenario_arg: str, port: int, transform, scenario) -> list[
 
 
 def _server_command(port: int, store: str, gateway: str, policy: Path) -> list[str]:
-    command = [sys.executable, "-m", "verifier.cli", "serve", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "smsverify", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--store", store, "--sender", gateway]
     return [*command, "--policy", str(policy), "--workers", "1"]
 

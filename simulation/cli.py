@@ -28,7 +28,7 @@ LONG_RUN_CHECKOUTS = 50_000  # show a progress bar above this many expected chec
 
 
 def simulate_command(args: argparse.Namespace) -> int:
-    """Entry point of ``smsverify simulate`` (arguments from ``verifier.cli``)."""
+    """Entry point of ``smsverify simulate`` (arguments from ``smsverify.cli``)."""
     scenario = scenarios.load(args.scenario)
     if args.seed is not None:
         scenario = scenario.replace(seed=args.seed)

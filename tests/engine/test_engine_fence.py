@@ -126,3 +126,13 @@ def test_store_keys_are_built_only_in_keys_py():
         if path.name != "keys.py" and pattern.search(path.read_text())
     ]
     assert offenders == []
+
+
+def test_verifier_imports_no_layer_above_it():
+    """The engine and its service import nothing of the model, load tests, reports or CLI."""
+    above = ("simulation", "loadtests", "reports", "smsverify", "actors")
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(m for m in _imports(path) if m.split(".")[0] in above)
+        for path in (ROOT / "verifier").rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}

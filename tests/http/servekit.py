@@ -167,7 +167,7 @@ def jp_mobile(n: int) -> tuple[str, str]:
 
 
 class Server:
-    """One ``python -m verifier.cli serve`` process (and its workers)."""
+    """One ``python -m smsverify serve`` process (and its workers)."""
 
     def __init__(
         self,
@@ -212,7 +212,7 @@ class Server:
 
     def start(self) -> Server:
         self.port = free_port()
-        command = [sys.executable, "-m", "verifier.cli", "serve", "--host", "127.0.0.1"]
+        command = [sys.executable, "-m", "smsverify", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--store", self.store, "--sender", self.sender]
         command += ["--workers", str(self.workers), *self.extra_args]
         if "--hmac-key-file" not in self.extra_args:

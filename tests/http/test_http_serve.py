@@ -10,7 +10,7 @@ from servekit import jp_mobile
 
 
 def serve(*args: str, cwd) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "verifier.cli", "serve", "--port", "1", *args]
+    command = [sys.executable, "-m", "smsverify", "serve", "--port", "1", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=cwd)
 
 

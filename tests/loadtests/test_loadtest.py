@@ -53,7 +53,7 @@ def kill_leftovers(out: Path) -> list[int]:
 
 def start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen, Path]:
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "verifier.cli", "loadtest", "--scenario", str(SMALL)]
+    command = [sys.executable, "-m", "smsverify", "loadtest", "--scenario", str(SMALL)]
     command += ["--out", str(out), "--store", f"sqlite:///{tmp_path / 'server.db'}", *args]
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
     proc = subprocess.Popen(command, start_new_session=True, **pipes)

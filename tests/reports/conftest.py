@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from verifier.cli import main
+from smsverify.cli import main
 
 STEADY = """
 name = "steady"

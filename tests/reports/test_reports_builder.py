@@ -169,7 +169,7 @@ def test_recommended_policy_loads_back_unchanged(tiny_report):
 
 
 def test_the_same_sweep_again_runs_nothing(tiny_report, tune_argv, capsys):
-    from verifier.cli import main
+    from smsverify.cli import main
 
     assert main(tune_argv(tiny_report)) == 0
     out = capsys.readouterr().out
@@ -187,7 +187,7 @@ def test_the_same_sweep_again_runs_nothing(tiny_report, tune_argv, capsys):
     ],
 )
 def test_a_bad_grid_exits_2_naming_the_key(grid, key, tmp_path, capsys):
-    from verifier.cli import main
+    from smsverify.cli import main
 
     assert main(["tune", "--out", str(tmp_path), "--grid", *grid]) == 2
     err = capsys.readouterr().err

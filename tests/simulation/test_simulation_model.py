@@ -18,8 +18,8 @@ from simulation.kpis import t975
 from simulation.numbers import LANDLINE_TYPES, NumberPlan, find_block
 from simulation.run import run_replication, simulate
 from simulation.scenario import Scenario
+from smsverify.cli import main
 from verifier import Policy
-from verifier.cli import main
 from verifier.phone import parse_phone
 
 SHORT = {"name": "short", "duration_s": 900, "arrivals": {"rate_per_s": 1.0}}
@@ -95,7 +95,7 @@ def test_metrics_do_not_depend_on_pythonhashseed(tmp_path):
     for hash_seed in ("0", "4242"):
         out = tmp_path / f"out-{hash_seed}"
         env = {**os.environ, "PYTHONHASHSEED": hash_seed}
-        code = "from verifier.cli import main; raise SystemExit(main())"
+        code = "from smsverify.cli import main; raise SystemExit(main())"
         argv = ["simulate", "--scenario", str(file), "--out", str(out), "--replications", "2"]
         subprocess.run(
             [sys.executable, "-c", code, *argv],

@@ -10,7 +10,7 @@ import pytest
 from simulation import scenario as scenarios
 from simulation.durations import Duration
 from simulation.scenario import Scenario
-from verifier.cli import main
+from smsverify.cli import main
 from verifier.errors import ConfigError
 
 MINIMAL = {"name": "t", "duration_s": 60}

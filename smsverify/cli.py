@@ -1,7 +1,9 @@
 """The ``smsverify`` command line: one console script, a subcommand per part.
 
-Parsers are defined here so ``smsverify --help`` is cheap; each subcommand's work is
-imported only when it runs, so ``smsverify number`` never loads the web stack or SimPy.
+It lives above every layer (engine, service, model, load tests, reports), so that none
+of them imports another's command line. Parsers are defined here so ``smsverify --help``
+is cheap; each subcommand's work is imported only when it runs, so ``smsverify number``
+never loads the web stack or SimPy.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import json
 import sys
 from collections.abc import Sequence
 
-from .errors import ConfigError, VerificationError
+from verifier.errors import ConfigError, VerificationError
 
 RUNNERS = {
-    "number": "verifier.cli:number_command",
+    "number": "smsverify.cli:number_command",
     "serve": "verifier.http.server:serve_command",
     "simulate": "simulation.cli:simulate_command",
     "tune": "reports.cli:tune_command",
@@ -83,8 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def number_command(args: argparse.Namespace) -> int:
     """Print a number's E.164 form, region, type, and whether the policy lets it verify."""
-    from .phone import check_policy, parse_phone
-    from .policy import Policy
+    from verifier.phone import check_policy, parse_phone
+    from verifier.policy import Policy
 
     policy = Policy.from_toml(args.policy) if args.policy else Policy.default()
     info = parse_phone(args.phone, args.country)

@@ -1,0 +1,1 @@
+"""The ``smsverify`` command line, above the engine, the service, the model and the reports."""
