@@ -17,6 +17,7 @@ handler because the class carries ``code``, ``http_status`` and the user-facing
     ├── LockedOut                     locked_out                      423
     ├── VerificationNotPending        verification_not_pending        409
     ├── AbnormalOperation             abnormal_operation              403
+    ├── StepupRefused                 stepup_refused                  403
     ├── ReferenceMismatch             reference_mismatch              409
     ├── ApprovalExpired               approval_expired                409
     ├── AlreadyConsumed               already_consumed                409
@@ -140,6 +141,12 @@ class AbnormalOperation(VerificationError):
     message = "Since an abnormal operation was detected, the process has been cancelled."
 
 
+class StepupRefused(VerificationError):
+    code = "stepup_refused"
+    http_status = 403
+    message = "This payment cannot be accepted. Please use another payment method."
+
+
 class ReferenceMismatch(VerificationError):
     code = "reference_mismatch"
     http_status = 409
@@ -187,6 +194,7 @@ ERRORS: dict[str, type[VerificationError]] = {
         LockedOut,
         VerificationNotPending,
         AbnormalOperation,
+        StepupRefused,
         ReferenceMismatch,
         ApprovalExpired,
         AlreadyConsumed,

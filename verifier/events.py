@@ -16,6 +16,7 @@ KINDS = frozenset(
         "resent",
         "checked_ok",
         "consumed",
+        "stepup",
         "account_locked",
         "account_unlocked",
         "checked_wrong",

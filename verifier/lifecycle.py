@@ -13,7 +13,19 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable
 
-from . import attempts, budget, codes, expiry, failures, fraud, keys, limits, ownership, purchase
+from . import (
+    attempts,
+    budget,
+    codes,
+    expiry,
+    failures,
+    fraud,
+    keys,
+    limits,
+    ownership,
+    purchase,
+    stepup,
+)
 from .clock import Clock
 from .core import Core
 from .errors import (
@@ -23,6 +35,7 @@ from .errors import (
     NotFound,
     PhoneNumberAlreadyRegistered,
     RateLimited,
+    StepupRefused,
     VerificationError,
     VerificationNotPending,
 )
@@ -134,9 +147,15 @@ class Verifier:
         reference: str | None = None,
         client_ip: str | None = None,
         device_id: str | None = None,
+        payment: dict | None = None,
     ) -> Verification:
-        """Send a code to ``phone`` for ``account_id``, or return the pending verification."""
+        """Send a code to ``phone`` for ``account_id``, or return the pending verification.
+
+        With a ``payment`` summary, ``verifier.stepup`` may decide that no code is needed
+        (approved at once, ``stepup = "none"``) or refuse the payment.
+        """
         account_id = text_arg("account_id", account_id, 128)
+        payment = stepup.check_payment(payment)
         reference = text_arg("reference", reference, 256, optional=True)
         client_ip = text_arg("client_ip", client_ip, 64, optional=True)
         device_id = text_arg("device_id", device_id, 128, optional=True)
@@ -149,8 +168,9 @@ class Verifier:
             check_policy(info, self.policy.numbers)
         except VerificationError as err:
             return core.refuse(err, account_id, core.pseudonym(info.e164))
+        decision = stepup.decide(payment, self.policy.stepup)
         return core.run(
-            lambda tx: self._start(tx, info, account_id, reference, client_ip, device_id)
+            lambda tx: self._start(tx, info, account_id, reference, client_ip, device_id, decision)
         )
 
     def _start(
@@ -161,6 +181,7 @@ class Verifier:
         reference: str | None,
         client_ip: str | None,
         device_id: str | None,
+        decision: stepup.Decision,
     ) -> Verification | VerificationError:
         core, policy, now, e164 = self._core, self.policy, tx.now, info.e164
         pseudo = core.pseudonym(e164)
@@ -178,6 +199,11 @@ class Verifier:
             return refused(locked)
         if failures.account_locked(tx, account_id, policy.limits):
             return refused(failures.account_lockout(), "account_locked")
+        if decision.stepup == "refuse":
+            core.emit(tx, "stepup", account_id=account_id, number=pseudo, reason=decision.reason)
+            return refused(StepupRefused())
+        if decision.stepup == "none":
+            return self._approve_without_code(tx, info, account_id, reference, decision)
         existing = core.load(tx, tx.get(keys.pending(account_id, e164)))
         if existing is not None and (
             existing["state"] != "pending" or expiry.expired(existing, now)
@@ -214,7 +240,10 @@ class Verifier:
             "consumed_at": None,
             "expired_noted": False,
             "end_reason": None,
+            "stepup": "code",
         }
+        if decision.points != ("no_payment",):
+            core.emit(tx, "stepup", record, reason=decision.reason)
         limited = self._limited(tx, record)
         if limited is not None:
             return limited
@@ -228,6 +257,43 @@ class Verifier:
         core.emit(tx, "started", record)
         self._send(tx, record, code, "start")
         return view(record, policy, now, created=True)
+
+    def _approve_without_code(
+        self,
+        tx: Transaction,
+        info: PhoneInfo,
+        account_id: str,
+        reference: str | None,
+        decision: stepup.Decision,
+    ) -> Verification:
+        """A payment that needs no code: approved now, consumable, never bindable."""
+        now = tx.now
+        record = {
+            "id": self._new_id(),
+            "phone": info.e164,
+            "region": info.region,
+            "account_id": account_id,
+            "reference": reference,
+            "client_ip": None,
+            "device_id": None,
+            "state": "approved",
+            "created_at": now,
+            "expires_at": now,
+            "sends": 0,
+            "last_send_at": now,
+            "codes": [],
+            "sealed": None,
+            "wrong": 0,
+            "locked_until": None,
+            "approved_at": now,
+            "consumed_at": None,
+            "expired_noted": False,
+            "end_reason": "stepup_none",
+            "stepup": "none",
+        }
+        self._core.put(tx, record)
+        self._core.emit(tx, "stepup", record, reason=decision.reason)
+        return view(record, self.policy, now, created=True)
 
     def resend(self, verification_id: str) -> Verification:
         """Send a code again once the cooldown allows, counting against the send cap."""

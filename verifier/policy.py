@@ -79,6 +79,13 @@ SPEC: dict[str, dict[str, Field]] = {
         "window_s": Field("float", 1, 604800),
     },
     "privacy": {"retention_s": Field("float", 0, 31536000)},
+    "stepup": {
+        "enabled": Field("bool"),
+        "free_below_jpy": Field("float", 0, 1e12),
+        "min_account_age_days": Field("int", 0, 36500),
+        "refuse_at_points": Field("int", 0, 5),
+        "jpy_per_unit": Field("rates", 0, 1e9),
+    },
 }
 
 
@@ -142,6 +149,18 @@ class PrivacyPolicy:
     retention_s: float
 
 
+@dataclass(frozen=True, slots=True)
+class StepupPolicy:
+    enabled: bool
+    free_below_jpy: float
+    min_account_age_days: int
+    refuse_at_points: int
+    jpy_per_unit: tuple[tuple[str, float], ...]  # (currency, JPY per major unit), sorted
+
+    def rate(self, currency: str) -> float | None:
+        return dict(self.jpy_per_unit).get(currency)
+
+
 TABLES: dict[str, type] = {
     "code": CodePolicy,
     "send": SendPolicy,
@@ -150,6 +169,7 @@ TABLES: dict[str, type] = {
     "limits": LimitsPolicy,
     "fraud": FraudPolicy,
     "privacy": PrivacyPolicy,
+    "stepup": StepupPolicy,
 }
 
 
@@ -174,6 +194,20 @@ def _check_value(key: str, field: Field, value: Any) -> Any:
         if not isinstance(value, str) or value not in field.choices:
             raise ConfigError(key, f"expected one of {sorted(field.choices)}, got {value!r}")
         return value
+    if kind == "rates":
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"expected a table of currency = rate, got {value!r}")
+        rates = []
+        for currency, rate in value.items():
+            if not (isinstance(currency, str) and len(currency) == 3 and currency.isupper()):
+                raise ConfigError(f"{key}.{currency}", "expected an ISO 4217 code such as JPY")
+            rates.append(
+                (
+                    currency,
+                    _check_value(f"{key}.{currency}", Field("float", field.lo, field.hi), rate),
+                )
+            )
+        return tuple(sorted(rates))
     if not isinstance(value, list):
         raise ConfigError(key, f"expected a list, got {value!r}")
     item = Field("float", field.lo, field.hi) if kind == "floats" else None
@@ -206,6 +240,7 @@ class Policy:
     limits: LimitsPolicy
     fraud: FraudPolicy
     privacy: PrivacyPolicy
+    stepup: StepupPolicy
 
     @classmethod
     def default(cls) -> Policy:
@@ -262,8 +297,7 @@ class Policy:
         for table in SPEC:
             part = getattr(self, table)
             out[table] = {
-                f.name: list(v) if isinstance(v := getattr(part, f.name), tuple) else v
-                for f in fields(part)
+                f.name: _plain(getattr(part, f.name), SPEC[table][f.name]) for f in fields(part)
             }
         return out
 
@@ -312,7 +346,16 @@ class Policy:
         return found
 
 
+def _plain(value: Any, field: Field) -> Any:
+    """A policy value as TOML gives it: lists for tuples, a table for rates."""
+    if field.kind == "rates":
+        return dict(value)
+    return list(value) if isinstance(value, tuple) else value
+
+
 def _toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):

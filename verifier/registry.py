@@ -57,6 +57,9 @@ class Registry:
                 return NotFound("no such verification for this account")
             if record["state"] not in ("approved", "consumed"):
                 return VerificationNotPending("only an approved verification can be bound")
+            if record.get("stepup") == "none":
+                # Approved for a payment without a code: nothing proved the phone is theirs.
+                return VerificationNotPending("approved without a code: it cannot bind a number")
             if expiry.approval_expired(record, tx.now, self._v.policy):
                 return ApprovalExpired()
             e164 = record["phone"]

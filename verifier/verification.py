@@ -27,6 +27,7 @@ class Verification:
     approved_at: float | None
     consumed_at: float | None
     locked_until: float | None
+    stepup: str  # "code": a code was asked for; "none": approved without one (payment risk)
     created: bool = False  # this call created it and sent a code
 
     def to_dict(self) -> dict:
@@ -49,5 +50,6 @@ def view(record: dict, policy: Policy, now: float, created: bool = False) -> Ver
         approved_at=record["approved_at"],
         consumed_at=record.get("consumed_at"),
         locked_until=record["locked_until"],
+        stepup=record.get("stepup", "code"),
         created=created,
     )

@@ -73,6 +73,7 @@ def test_error_codes_match_the_contract_table():
         "locked_out": 423,
         "verification_not_pending": 409,
         "abnormal_operation": 403,
+        "stepup_refused": 403,
         "reference_mismatch": 409,
         "approval_expired": 409,
         "already_consumed": 409,

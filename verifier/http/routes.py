@@ -142,6 +142,7 @@ def start_verification(
             reference=body.reference,
             client_ip=ip,
             device_id=device,
+            payment=body.payment.model_dump(exclude_none=True) if body.payment else None,
         )
     except BaseException:
         if idempotency_key:

@@ -38,6 +38,21 @@ class Client(Request):
     device_id: text(128) | None = None
 
 
+class Payment(Request):
+    """The payment a start is for; every field optional (see ``docs/policy.md``, Step-up)."""
+
+    amount: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
+        default=None, description="in the currency's major unit, e.g. 4800 (JPY) or 12.5 (USD)"
+    )
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] | None = Field(
+        default=None, description="ISO 4217, e.g. JPY"
+    )
+    new_device: bool | None = None
+    new_address: bool | None = None
+    new_payment_method: bool | None = None
+    account_age_days: Annotated[int, Field(ge=0, le=100_000)] | None = None
+
+
 class StartRequest(Request):
     model_config = example(
         phone="090-1234-5678", country="JP", account_id="acct-1", reference="order-42"
@@ -50,6 +65,10 @@ class StartRequest(Request):
     account_id: text(128)
     reference: text(256) | None = Field(default=None, description="e.g. the order id")
     client: Client | None = None
+    payment: Payment | None = Field(
+        default=None,
+        description="the payment summary: a low-risk payment may need no code (stepup none)",
+    )
 
 
 class CheckRequest(Request):
@@ -105,6 +124,10 @@ class VerificationOut(BaseModel):
     approved_at: float | None
     consumed_at: float | None
     locked_until: float | None
+    stepup: Literal["code", "none"] = Field(
+        description="none: approved at once for a low-risk payment, no code sent; "
+        "consumable, but it can never bind a number"
+    )
 
 
 class PhoneNumberOut(BaseModel):
