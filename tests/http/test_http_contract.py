@@ -198,6 +198,11 @@ def _abnormal(service):
     return answer, False
 
 
+def _stepup_refused(service):
+    svc = service({"stepup.refuse_at_points": 1})
+    return start(svc, payment={"amount": 90000, "currency": "JPY"}), False
+
+
 SCENARIOS = {
     "invalid_phone_number": lambda service: (start(service(), phone="12"), False),
     "unsupported_number_type": lambda service: (start(service(), phone="050-1234-5678"), False),
@@ -214,6 +219,7 @@ SCENARIOS = {
     "locked_out": _locked,
     "verification_not_pending": _not_pending,
     "abnormal_operation": _abnormal,
+    "stepup_refused": _stepup_refused,
     "reference_mismatch": _reference_mismatch,
     "approval_expired": _approval_expired,
     "already_consumed": _already_consumed,
