@@ -138,6 +138,15 @@ def summary(console: Console, result: Result, out: Path, policy: Policy) -> None
             "pumping SMS sent / blocked",
             f"{_fmt(m['pumping_sms_sent'], digits=0)} / {_fmt(m['pumping_sms_blocked'], digits=0)}",
         ),
+        (
+            "step-up: buyers spared a code (SMS saved, est.)",
+            f"{_pm(m, 'codes_skipped', digits=0)} ({_fmt(m['sms_saved_est'], digits=0)})",
+        ),
+        (
+            "card fraud: payments / passed / loss",
+            f"{_fmt(m['fraud_payments'], digits=0)} / {_fmt(m['fraud_payments_passed'], digits=0)}"
+            f" / {_fmt(m['fraud_loss'], digits=0)}",
+        ),
         ("SimPy events / wall", f"{_fmt(m['sim_events'], digits=0)} / {m['wall_s']:.2f} s"),
     ]
     for label, value in rows:

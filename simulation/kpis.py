@@ -23,7 +23,7 @@ import pandas as pd
 from .spool import Spool
 
 COLUMNS = (
-    "actor",  # buyer, bruteforce, pumping, enumeration, farming
+    "actor",  # buyer, bruteforce, pumping, enumeration, farming, cardfraud
     "session",  # per-actor sequence number
     "country",
     "arrival_s",  # when the session began
@@ -254,6 +254,17 @@ def replication_metrics(
         "farming_attempts": counts["farming_attempts"],
         "farming_accounts": counts["farming_accounts"],
         "farming_blocked": counts["farming_blocked"],
+        # Step-up by payment risk (zero without a [payments] table).
+        "codes_skipped": counts["codes_skipped"],
+        # What the spared buyers would have cost at the coded buyers' SMS per checkout.
+        "sms_saved_est": _ratio(
+            counts["codes_skipped"] * int(buyers["sends"].sum()),
+            checkouts - counts["codes_skipped"],
+        )
+        or 0.0,
+        "fraud_payments": counts["fraud_payments"],
+        "fraud_payments_passed": counts["fraud_payments_passed"],
+        "fraud_loss": float(counts["fraud_loss"]),
         "sim_events": sim_events,
         "wall_s": wall_s,
     }

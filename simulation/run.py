@@ -22,10 +22,12 @@ from verifier import Policy
 from .arrivals import arrival_times
 from .attackers import BruteForcer, Enumerator, Farmer, Pumper
 from .buyers import Buyers, Registered
+from .cardfraud import CardFraud
 from .gateway import Gateway, Handset
 from .harness import Harness
 from .kpis import Ledger, combine, replication_metrics, timeseries
 from .numbers import NumberPlan
+from .payments import buyer_payments
 from .scenario import Scenario
 
 STREAMS = (
@@ -38,6 +40,7 @@ STREAMS = (
     "pumping",
     "enumeration",
     "farming",
+    "payments",  # last: adding it left the other streams' draws as they were
 )
 PROGRESS_STEPS = 100
 
@@ -158,6 +161,7 @@ def _replicate(
             recycled[i] = bound
             if bound:
                 registered.append(i)
+    payments = scenario.payments
     Buyers(
         env,
         harness,
@@ -170,6 +174,7 @@ def _replicate(
         numbers,
         recycled,
         registered,
+        None if payments is None else buyer_payments(payments, rng["payments"], len(times)),
     ).start()
     del times  # the buyers keep their own copy
 
@@ -207,6 +212,20 @@ def _replicate(
             home,
             handsets=handsets,
             sims=fraud.farming_numbers,
+        ).start()
+
+    if payments is not None and payments.fraud_share > 0:
+        CardFraud(
+            *common,
+            rng["payments"],
+            payments,
+            arrival_times(
+                rng["payments"],
+                duration,
+                scenario.arrivals.rate_per_s * payments.fraud_share,
+                scenario.arrivals.profile,
+            ),
+            home,
         ).start()
 
     steps = _events(env, duration, progress)

@@ -21,6 +21,7 @@ import phonenumbers
 from verifier.errors import ConfigError
 
 from .durations import MAX_SECONDS, Duration
+from .payments import PaymentsConfig
 
 SHIPPED = Path(__file__).parent / "scenarios"
 RATE_MAX = 1e6
@@ -54,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 TOP_LEVEL = ("name", "description", "duration_s", "seed")
+OPTIONAL = ("payments",)  # tables that are absent unless a scenario gives them
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +208,7 @@ class Scenario:
     users: UsersConfig
     numbers: NumbersConfig
     fraud: FraudConfig
+    payments: PaymentsConfig | None = None  # no table: no payment summaries, codes for all
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Scenario:
@@ -213,10 +216,12 @@ class Scenario:
         if not isinstance(data, dict):
             raise ConfigError("scenario", "expected a table")
         for key, value in data.items():
-            if key in TOP_LEVEL:
+            if key in TOP_LEVEL or key in OPTIONAL:
                 continue
             if key not in DEFAULTS or not isinstance(DEFAULTS[key], dict):
-                known = ", ".join([*TOP_LEVEL, *(k for k in DEFAULTS if k not in TOP_LEVEL)])
+                known = ", ".join(
+                    [*TOP_LEVEL, *(k for k in DEFAULTS if k not in TOP_LEVEL), *OPTIONAL]
+                )
                 raise ConfigError(key, f"unknown key (known: {known})")
             if not isinstance(value, dict):
                 raise ConfigError(key, "expected a table")
@@ -285,6 +290,7 @@ class Scenario:
                     "fraud.farming_numbers", f["farming_numbers"], 1, 10**6, integer=True
                 ),
             ),
+            payments=PaymentsConfig.parse("payments", data.get("payments")),
         )
 
     @classmethod
@@ -334,6 +340,7 @@ class Scenario:
                 "landline_typo_share": self.numbers.landline_typo_share,
             },
             "fraud": {name: getattr(f, name) for name in DEFAULTS["fraud"]},
+            **({} if self.payments is None else {"payments": self.payments.to_dict()}),
         }
 
     def replace(self, **dotted: Any) -> Scenario:
@@ -341,6 +348,8 @@ class Scenario:
         data = copy.deepcopy(self.to_dict())
         for name, value in dotted.items():
             table, _, key = name.partition(".")
+            if table in OPTIONAL and key and data.get(table) is None:
+                data[table] = {}  # setting one key of an absent optional table creates it
             if not key:
                 data[table] = value
             elif isinstance(data.get(table), dict):
