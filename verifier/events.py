@@ -27,6 +27,8 @@ KINDS = frozenset(
         "fraud_flagged",
         "bound",
         "released",
+        "number_changed",
+        "notice_sent",
         "dispute_opened",
         "dispute_resolved",
     }

@@ -44,11 +44,12 @@ from .inputs import text_arg
 from .phone import PhoneInfo, check_policy, parse_phone
 from .policy import Policy
 from .registry import Registry
-from .senders import Message, Sender, message_body
+from .senders import Message, Sender, message_body, notice_body
 from .store import Store, Transaction
 from .verification import Verification, view
 
 MAX_CODE_CHARS = 64
+CHANGE_REFERENCE = "number-change"  # the reference of a change-of-number verification
 
 
 def _new_id() -> str:
@@ -154,9 +155,41 @@ class Verifier:
         With a ``payment`` summary, ``verifier.stepup`` may decide that no code is needed
         (approved at once, ``stepup = "none"``) or refuse the payment.
         """
-        account_id = text_arg("account_id", account_id, 128)
         payment = stepup.check_payment(payment)
         reference = text_arg("reference", reference, 256, optional=True)
+        return self._begin(phone, country, account_id, reference, client_ip, device_id, payment)
+
+    def change_number(
+        self,
+        account_id: str,
+        phone: str,
+        country: str | None = None,
+        client_ip: str | None = None,
+        device_id: str | None = None,
+    ) -> Verification:
+        """Start a verification of a new number for an account that has one bound.
+
+        Its reference is ``CHANGE_REFERENCE``. When it is approved, the binding moves to
+        the new number and a notice (no code) goes to the old one, in the approval's
+        transaction; until then the old number stays bound. A new number bound to another
+        account is refused as any start would be (``numbers.one_number_per_account``).
+        """
+        return self._begin(
+            phone, country, account_id, CHANGE_REFERENCE, client_ip, device_id, None, "change"
+        )
+
+    def _begin(
+        self,
+        phone: str,
+        country: str | None,
+        account_id: str,
+        reference: str | None,
+        client_ip: str | None,
+        device_id: str | None,
+        payment: dict | None,
+        purpose: str | None = None,
+    ) -> Verification:
+        account_id = text_arg("account_id", account_id, 128)
         client_ip = text_arg("client_ip", client_ip, 64, optional=True)
         device_id = text_arg("device_id", device_id, 128, optional=True)
         core = self._core
@@ -170,7 +203,9 @@ class Verifier:
             return core.refuse(err, account_id, core.pseudonym(info.e164))
         decision = stepup.decide(payment, self.policy.stepup)
         return core.run(
-            lambda tx: self._start(tx, info, account_id, reference, client_ip, device_id, decision)
+            lambda tx: self._start(
+                tx, info, account_id, reference, client_ip, device_id, decision, purpose
+            )
         )
 
     def _start(
@@ -182,6 +217,7 @@ class Verifier:
         client_ip: str | None,
         device_id: str | None,
         decision: stepup.Decision,
+        purpose: str | None = None,
     ) -> Verification | VerificationError:
         core, policy, now, e164 = self._core, self.policy, tx.now, info.e164
         pseudo = core.pseudonym(e164)
@@ -192,6 +228,14 @@ class Verifier:
             )
             return error
 
+        if purpose == "change":
+            current = tx.get(keys.number_of(account_id))
+            if current is None:
+                return refused(NotFound("this account has no number to change"), "no_number")
+            if current == e164:
+                return refused(
+                    InvalidRequest("phone is the account's number already"), "same_number"
+                )
         if ownership.refused_at_start(tx, account_id, e164, policy.numbers):
             return refused(PhoneNumberAlreadyRegistered())
         locked = attempts.locked_at_start(tx, account_id, e164)
@@ -242,6 +286,8 @@ class Verifier:
             "end_reason": None,
             "stepup": "code",
         }
+        if purpose is not None:
+            record["purpose"] = purpose
         if decision.points != ("no_payment",):
             core.emit(tx, "stepup", record, reason=decision.reason)
         limited = self._limited(tx, record)
@@ -412,11 +458,29 @@ class Verifier:
             return PhoneNumberAlreadyRegistered()
         record = dict(record, state="approved", approved_at=tx.now, end_reason="approved")
         core.finish(tx, record)
+        if record.get("purpose") == "change":
+            self._change_over(tx, record)
         failures.note_success(tx, record)
         budget.clear(tx, record)
         fraud.note_completion(tx, record["phone"], record["id"], self.policy.fraud)
         core.emit(tx, "checked_ok", record)
         return view(record, self.policy, tx.now)
+
+    def _change_over(self, tx: Transaction, record: dict) -> None:
+        """A change of number approved: move the binding, tell the old number."""
+        old = self.registry.move(tx, record)
+        if old is None:
+            return
+        notice = Message(old, notice_body(), "", tx.now, record["id"], kind="notice")
+        self.sender.send(notice, tx)
+        self._core.emit(
+            tx,
+            "notice_sent",
+            account_id=record["account_id"],
+            number=self._core.pseudonym(old),
+            verification_id=record["id"],
+            reason="number_changed",
+        )
 
     def consume(self, verification_id: str, reference: str | None = None) -> Verification:
         """The purchase step: use an approval once, for its own order, while it is fresh."""

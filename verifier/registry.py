@@ -82,6 +82,27 @@ class Registry:
 
         return self._v.run(op)
 
+    def move(self, tx: Transaction, record: dict) -> str | None:
+        """Inside an approval's transaction: bind its number in place of the account's old one.
+
+        The caller has checked that the new number is not bound elsewhere. Returns the old
+        number (None if the account had none by now); the old one stays bound until here.
+        """
+        account_id, e164 = record["account_id"], record["phone"]
+        previous = tx.get(keys.number_of(account_id))
+        if previous is not None and previous != e164:
+            self._unbind(tx, account_id, previous, "changed")
+        if self._v.policy.numbers.one_number_per_account:
+            tx.put(keys.owner(e164), account_id)
+        tx.put(keys.number_of(account_id), e164)
+        self._v.emit(
+            tx,
+            "number_changed",
+            record,
+            reason=None if previous is None else f"from:{self._v.pseudonym(previous)}",
+        )
+        return previous if previous != e164 else None
+
     def _unbind(self, tx: Transaction, account_id: str, e164: str, reason: str) -> None:
         if tx.get(keys.owner(e164)) == account_id:
             tx.delete(keys.owner(e164))

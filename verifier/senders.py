@@ -18,13 +18,18 @@ from .store import Store, Transaction
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One SMS. ``code`` is there for the sandbox and the simulated phone only."""
+    """One SMS. ``code`` is there for the sandbox and the simulated phone only.
+
+    ``kind`` is ``code`` for a verification code, ``notice`` for a message that carries
+    none (the notice to the old number after a change of number; ``code`` is empty).
+    """
 
     to: str
     body: str
     code: str
     sent_at: float
     verification_id: str
+    kind: str = "code"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -32,6 +37,14 @@ class Message:
 
 class Sender(Protocol):
     def send(self, message: Message, tx: Transaction) -> None: ...
+
+
+def notice_body() -> str:
+    """The notice to an account's old number once a new one is verified (no code, no link)."""
+    return (
+        "The phone number on your account was changed. "
+        "If you did not do this, contact the shop's support."
+    )
 
 
 def message_body(code: str, ttl_s: float) -> str:

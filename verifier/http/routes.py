@@ -23,6 +23,7 @@ from .schemas import (
     NO_CONTROL,
     AccountNumberOut,
     BindRequest,
+    ChangeRequest,
     CheckRequest,
     ConsumeRequest,
     DisputeOut,
@@ -253,6 +254,36 @@ def bind_phone_number(
 ) -> dict:
     e164 = _verifier(request).registry.bind(account_id, body.verification_id)
     return {"account_id": account_id, "phone": _number(e164, caller), "bound": True}
+
+
+@router.post(
+    "/v1/accounts/{account_id}/phone-number/change",
+    status_code=201,
+    response_model=VerificationOut,
+    tags=["accounts"],
+    summary="Start a change of number: a verification of the new number",
+    response_description="a verification of the new number; on its approval the binding "
+    "moves and the old number gets a notice",
+    responses={
+        200: {"model": VerificationOut, "description": "the pending change (no SMS)"},
+        201: {"links": VERIFICATION_LINKS},
+        **problems.responses(403, 404, 409, 422, 423, 429),
+    },
+)
+def change_phone_number(
+    account_id: AccountId,
+    body: ChangeRequest,
+    request: Request,
+    response: Response,
+    caller: Verify,
+) -> dict:
+    ip, device = clients.resolve(request, body.client, request.app.state.config, caller)
+    ver = _verifier(request).change_number(
+        account_id, body.phone, body.country, client_ip=ip, device_id=device
+    )
+    response.status_code = 201 if ver.created else 200
+    response.headers["Location"] = f"/v1/verifications/{ver.id}"
+    return _out(ver, caller)
 
 
 @router.get(

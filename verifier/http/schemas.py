@@ -71,6 +71,16 @@ class StartRequest(Request):
     )
 
 
+class ChangeRequest(Request):
+    model_config = example(phone="080-2345-6789", country="JP")
+
+    phone: text(256) = Field(description="the new number, national or E.164 form")
+    country: text(8) | None = Field(
+        default=None, description="ISO 3166 alpha-2; optional when phone starts with +"
+    )
+    client: Client | None = None
+
+
 class CheckRequest(Request):
     model_config = example(code="123456")
 
@@ -157,9 +167,12 @@ class DisputeOut(BaseModel):
 class SandboxMessageOut(BaseModel):
     to: str
     body: str
-    code: str
+    code: str = Field(description="the code it carries; empty for a notice")
     sent_at: float
     verification_id: str
+    kind: Literal["code", "notice"] = Field(
+        description="notice: the message to an old number after a change of number"
+    )
 
 
 class HealthOut(BaseModel):
