@@ -11,6 +11,9 @@ the first answer and queues nothing.
 ``GET /inbox/{e164}?after=N&wait_s=S`` plays the buyer's phone: the messages after the
 N-th delivered to that number, waiting up to S seconds for one (a long poll, so a
 phone learns of an SMS the moment it lands without hammering the gateway).
+A message with ``"channel": "call"`` is a voice call: it queues for the scenario's
+``[voice]`` lines (their own count, answer time and no-answer rate), and once answered
+lands in the same inbox with ``channel: "call"`` and the code heard.
 ``POST /timeline`` fixes the run's time zero once (the first caller wins; later callers
 get the same answer), so the load generators' arrival schedules, the busy windows and
 the per-second series all count from the same instant. ``GET /stats`` gives counts,
@@ -41,6 +44,7 @@ from simulation.durations import stream, uniforms
 from simulation.scenario import GatewayConfig, load
 
 CODE = re.compile(r"\b(\d{4,10})\b")
+SPOKEN = re.compile(r"\b(\d(?:, \d){3,9})\b")  # a call's text: the digits one by one
 INBOX_KEEP = 20
 MAX_POLL_S = 30.0
 IDEMPOTENCY_KEEP = 100_000
@@ -87,6 +91,7 @@ class FakeGateway:
         seed: int = 1,
         queue_limit: int = 10_000,
         compress: float = 1.0,
+        calls: GatewayConfig | None = None,
     ) -> None:
         if queue_limit < 1:
             raise ValueError("queue_limit must be at least 1")
@@ -107,12 +112,23 @@ class FakeGateway:
         self._keys: OrderedDict[str, str] = OrderedDict()
         self._started = time.monotonic()
         self.epoch: float | None = None  # wall-clock time zero, once fixed
+        self.channel = "sms"
+        self._home = self  # where delivered messages land (the phone's inbox)
+        # Calls queue for their own lines, with their own times and no-answer rate, and
+        # land in the same inboxes.
+        self.calls: FakeGateway | None = None
+        if calls is not None:
+            self.calls = FakeGateway(calls, seed + 1_000_003, queue_limit, compress)
+            self.calls.channel = "call"
+            self.calls._home = self
 
     def set_epoch(self, epoch: float) -> float:
         """Fix time zero at wall-clock ``epoch`` unless already fixed; return the one in force."""
         if self.epoch is None:
             self.epoch = epoch
             self._started = time.monotonic() - (time.time() - epoch)
+            if self.calls is not None:
+                self.calls.set_epoch(epoch)
         return self.epoch
 
     def _second(self, now: float) -> Second:
@@ -181,19 +197,25 @@ class FakeGateway:
             return
         self.state.delivered += 1
         bucket.delivered += 1
-        self._deliver(message_id, to, body)
+        self._home._deliver(message_id, to, body, self.channel)
 
-    def _deliver(self, message_id: str, to: str, body: str) -> None:
+    def _deliver(self, message_id: str, to: str, body: str, channel: str = "sms") -> None:
         n = self.state.received.get(to, 0) + 1
         self.state.received[to] = n
-        found = CODE.search(body)
+        if channel == "call":
+            spoken = SPOKEN.search(body)
+            code = spoken.group(1).replace(", ", "") if spoken else None
+        else:
+            found = CODE.search(body)
+            code = found.group(1) if found else None
         inbox = self.state.inbox.setdefault(to, deque(maxlen=INBOX_KEEP))
         inbox.append(
             {
                 "id": message_id,
                 "n": n,
                 "body": body,
-                "code": found.group(1) if found else None,
+                "code": code,
+                "channel": channel,
                 "delivered_at": time.time(),
             }
         )
@@ -243,6 +265,9 @@ class FakeGateway:
         if messages:
             zero = self._started
             out["messages"] = [[q - zero, b - zero, e - zero, lost] for q, b, e, lost in s.messages]
+        if self.calls is not None:
+            calls = self.calls.stats(messages)
+            out["calls"] = {k: v for k, v in calls.items() if k not in ("epoch", "timeseries")}
         return out
 
 
@@ -260,8 +285,12 @@ def create_app(gateway: FakeGateway) -> FastAPI:
             isinstance(data.get(k), str) and data.get(k) for k in ("to", "body")
         ):
             return JSONResponse({"error": "to and body are required strings"}, status_code=400)
+        channel = data.get("channel", "sms")
+        if channel not in ("sms", "call") or (channel == "call" and gateway.calls is None):
+            return JSONResponse({"error": "channel must be sms or call"}, status_code=400)
         key = request.headers.get("idempotency-key")
-        message_id = gateway.submit(data["to"], data["body"], key)
+        pool = gateway.calls if channel == "call" else gateway
+        message_id = pool.submit(data["to"], data["body"], key)
         if message_id is None:
             status = 503 if gateway.in_busy_window(time.monotonic()) else 429
             return JSONResponse(
@@ -307,7 +336,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--compress", type=float, default=1.0)
     args = parser.parse_args(argv)
     scenario = load(args.scenario)
-    gateway = FakeGateway(scenario.gateway, args.seed, args.queue_limit, args.compress)
+    gateway = FakeGateway(
+        scenario.gateway,
+        args.seed,
+        args.queue_limit,
+        args.compress,
+        calls=scenario.voice.as_gateway(),
+    )
     uvicorn.run(
         create_app(gateway), host=args.host, port=args.port, log_level="warning", access_log=False
     )

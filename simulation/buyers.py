@@ -10,7 +10,12 @@ The reference reading of a buyer (``docs/simulation.md``):
   ``read_type_s`` draw; with probability ``typo_rate`` one digit is wrong;
 * retypes after ``incorrect_code``, resends after ``code_expired``; a lockout (the wrong
   code that leaves no attempts) or any other refusal ends the session;
-* gives up ``give_up_after_s`` after arrival; approved buyers bind their number.
+* gives up ``give_up_after_s`` after arrival; approved buyers bind their number;
+* a share ``call_after_help_share`` of the buyers whose phones reject SMS read the help
+  and, ``help_delay_s`` after arriving, ask for the code by phone call; from then on
+  their resends are calls (a call that is not answered is asked for again);
+* with a ``[payments]`` table, each start carries the buyer's payment; one approved at once
+  (step-up ``none``) ends the session with no SMS.
 
 Waiting for "an SMS or a deadline" is one plain event that the handset or a timeout
 triggers, whichever comes first; no timeout is scheduled per code TTL.
@@ -32,6 +37,8 @@ from .harness import Harness
 from .kpis import Ledger
 from .numbers import BuyerNumbers, NumberPlan
 from .scenario import Scenario
+
+INF = float("inf")
 
 
 def mistype(code: str) -> str:
@@ -87,6 +94,7 @@ class Buyers:
         recycled: bytes | bytearray,
         registered: Registered,
         payments: list[dict] | None = None,
+        callers: np.random.Generator | None = None,
     ) -> None:
         users = scenario.users
         self.payments = payments  # one payment summary per buyer, or none at all
@@ -103,6 +111,10 @@ class Buyers:
         n = len(self.times)
         self.blocked = flags(rng.random(n) < users.blocks_sms_share)
         self.landline = flags(rng.random(n) < scenario.numbers.landline_typo_share)
+        share = users.call_after_help_share
+        # Drawn from their own stream, so the buyers' other draws stay as they were.
+        self.callers = flags(callers.random(n) < share) if share and callers else bytes(n)
+        self.help_delay = users.help_delay_s
         self._read_type = stream(users.read_type_s.block(rng))
         self._uniform = uniforms(rng)
         self.typo_rate = users.typo_rate
@@ -148,6 +160,10 @@ class Buyers:
         sends = 1
         read_type, uniform, typo_rate = self._read_type, self._uniform, self.typo_rate
         resend_after = self.resend_after
+        counts = self.ledger.counts
+        channel = "sms"
+        # A phone that rejects SMS, and a person who reads the help: a call, later.
+        call_at = arrival + self.help_delay if self.callers[i] and handset.blocked else INF
         next_resend = env.now + resend_after  # impatience: resend if nothing came by then
         retry_at = 0.0  # the engine's retry_after_s: no resend before this
         received_at_send = handset.received
@@ -190,6 +206,8 @@ class Buyers:
                 else:
                     outcome, ttv = "approved", env.now - arrival
                     self.ledger.approved_at.append(env.now)
+                    if channel == "call":
+                        counts["approved_by_call"] += 1
                     try:
                         v.registry.bind(account, vid)
                     except VerificationError:
@@ -200,13 +218,16 @@ class Buyers:
             now = env.now
             if now >= deadline:
                 break
+            if channel == "sms" and now >= call_at:
+                channel, sends_left, next_resend = "call", True, now  # ask for a call now
+                counts["buyers_asking_for_a_call"] += 1
             if need_resend and not sends_left:
                 outcome = "max_sends_reached"
                 break
             silent = handset.received == received_at_send  # no SMS since the last send
             if sends_left and now >= retry_at and (need_resend or (silent and now >= next_resend)):
                 try:
-                    v.resend(vid)
+                    v.resend(vid, channel=channel)
                 except VerificationError as err:
                     reason = err.code
                     if reason in ("resend_too_soon", "rate_limited"):
@@ -220,12 +241,15 @@ class Buyers:
                         outcome = reason
                         break
                 else:
-                    sends += 1
+                    if channel == "sms":
+                        sends += 1
+                    else:
+                        counts["buyer_calls"] += 1
                     need_resend = False
                     next_resend = now + resend_after
                     received_at_send = handset.received
                     silent = True
-            wake_at = deadline
+            wake_at = deadline if channel == "call" else min(deadline, call_at)
             if sends_left:
                 if need_resend:
                     wake_at = min(wake_at, retry_at)

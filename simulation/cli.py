@@ -143,6 +143,11 @@ def summary(console: Console, result: Result, out: Path, policy: Policy) -> None
             f"{_pm(m, 'codes_skipped', digits=0)} ({_fmt(m['sms_saved_est'], digits=0)})",
         ),
         (
+            "voice calls (answered, cost) / approved",
+            f"{_fmt(m['voice_calls'], digits=0)} ({_fmt(m['voice_calls_answered'], digits=0)}, "
+            f"{_fmt(m['voice_cost'], digits=2)}) / {_fmt(m['approved_by_call'], digits=0)}",
+        ),
+        (
             "card fraud: payments / passed / loss",
             f"{_fmt(m['fraud_payments'], digits=0)} / {_fmt(m['fraud_payments_passed'], digits=0)}"
             f" / {_fmt(m['fraud_loss'], digits=0)}",

@@ -39,8 +39,9 @@ class Handset:
         self.received = 0
         self.waiter: simpy.Event | None = None
 
-    def deliver(self, code: str) -> None:
-        if self.blocked:
+    def deliver(self, code: str, call: bool = False) -> None:
+        """A code lands: by SMS (never on a phone that rejects SMS), or by a call."""
+        if self.blocked and not call:
             return
         self.code = code
         self.received += 1
@@ -69,7 +70,11 @@ def next_sms(env: simpy.Environment, handset: Handset, until: float) -> simpy.Ev
 
 
 class Gateway:
-    """The SMS gateway of one replication; ``submit`` is what the engine's sender calls."""
+    """The SMS gateway of one replication; ``submit`` is what the engine's sender calls.
+
+    With ``calls = True`` it is the voice gateway: the same queue, its own lines and
+    times, and a delivered call reaches even a phone that rejects SMS.
+    """
 
     def __init__(
         self,
@@ -77,8 +82,10 @@ class Gateway:
         config: GatewayConfig,
         rng: np.random.Generator,
         handsets: dict[str, Handset] | None = None,
+        calls: bool = False,
     ) -> None:
         self.env = env
+        self.calls = calls
         self.config = config
         self.channels = simpy.Resource(env, capacity=config.channels)
         self.handsets: dict[str, Handset] = {} if handsets is None else handsets
@@ -120,7 +127,7 @@ class Gateway:
         self.delivered += 1
         handset = self.handsets.get(to)
         if handset is not None:
-            handset.deliver(code)
+            handset.deliver(code, self.calls)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Submission, service-start and service-end times of every started message."""

@@ -43,13 +43,18 @@ class SimClock:
 
 
 class GatewaySender:
-    """The engine's ``Sender``: a committed message goes to the simulated gateway."""
+    """The engine's ``Sender``: a committed message goes to the simulated gateway.
 
-    def __init__(self, gateway: Gateway) -> None:
+    Calls go to the voice gateway when there is one (else to the SMS gateway).
+    """
+
+    def __init__(self, gateway: Gateway, calls: Gateway | None = None) -> None:
         self._submit = gateway.submit
+        self._call = (calls or gateway).submit
 
     def send(self, message: Message, tx: Transaction) -> None:
-        tx.after_commit(partial(self._submit, message.to, message.code))
+        submit = self._call if message.channel == "call" else self._submit
+        tx.after_commit(partial(submit, message.to, message.code))
 
 
 class _Outbox:
@@ -107,6 +112,7 @@ class Harness:
         policy: Policy,
         gateway: Gateway,
         rng: np.random.Generator,
+        calls: Gateway | None = None,
     ) -> None:
         self.env = env
         self.policy = policy
@@ -116,7 +122,7 @@ class Harness:
         self.verifier = Verifier(
             policy,
             self.store,
-            GatewaySender(gateway),
+            GatewaySender(gateway, calls),
             SimClock(env),
             hmac_key=self.hmac_key,
             code_source=code_source(rng),

@@ -256,6 +256,10 @@ def replication_metrics(
         "farming_blocked": counts["farming_blocked"],
         # Step-up by payment risk (zero without a [payments] table).
         "codes_skipped": counts["codes_skipped"],
+        # The voice fallback (the gateway's call counts are added by the run).
+        "buyers_asking_for_a_call": counts["buyers_asking_for_a_call"],
+        "buyer_calls": counts["buyer_calls"],
+        "approved_by_call": counts["approved_by_call"],
         # What the spared buyers would have cost at the coded buyers' SMS per checkout.
         "sms_saved_est": _ratio(
             counts["codes_skipped"] * int(buyers["sends"].sum()),

@@ -40,7 +40,9 @@ STREAMS = (
     "pumping",
     "enumeration",
     "farming",
-    "payments",  # last: adding it left the other streams' draws as they were
+    "payments",  # added last, so the streams before them draw as they did
+    "voice",
+    "callers",
 )
 PROGRESS_STEPS = 100
 
@@ -143,7 +145,8 @@ def _replicate(
     env = simpy.Environment()
     handsets: dict[str, Handset] = {}
     gateway = Gateway(env, scenario.gateway, rng["gateway"], handsets)
-    harness = Harness(env, policy, gateway, rng["codes"])
+    calls = Gateway(env, scenario.voice.as_gateway(), rng["voice"], handsets, calls=True)
+    harness = Harness(env, policy, gateway, rng["codes"], calls)
     plan = NumberPlan(scenario.numbers.countries, rng["numbers"])
     ledger = Ledger()
     duration = scenario.duration_s
@@ -175,6 +178,7 @@ def _replicate(
         recycled,
         registered,
         None if payments is None else buyer_payments(payments, rng["payments"], len(times)),
+        rng["callers"],
     ).start()
     del times  # the buyers keep their own copy
 
@@ -236,9 +240,13 @@ def _replicate(
     metrics = replication_metrics(
         ledger, frame, gateway, harness.tally, duration, steps, time.perf_counter() - wall
     )
+    metrics["voice_calls"] = calls.sent
+    metrics["voice_calls_answered"] = calls.delivered
+    metrics["voice_cost"] = calls.cost()
     series = timeseries(ledger, frame, gateway, harness.tally, max(env.now, duration))
     ledger.close()
     gateway.close()
+    calls.close()
     return Replication(index, metrics, frame, series)
 
 

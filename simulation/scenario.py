@@ -36,12 +36,20 @@ DEFAULTS: dict[str, Any] = {
         "loss_rate": 0.0,
         "cost_per_sms": 0.05,
     },
+    "voice": {
+        "channels": 10,
+        "service_time": {"dist": "lognormal", "median_s": 8.0, "p99_s": 25.0},
+        "unanswered_rate": 0.3,
+        "cost_per_call": 0.07,
+    },
     "users": {
         "read_type_s": {"dist": "lognormal", "median_s": 12.0, "p99_s": 60.0},
         "typo_rate": 0.03,
         "blocks_sms_share": 0.0,
         "resend_after_s": 45.0,
         "give_up_after_s": 600.0,
+        "call_after_help_share": 0.0,
+        "help_delay_s": 60.0,
     },
     "numbers": {"countries": ["JP"], "recycled_share": 0.0, "landline_typo_share": 0.0},
     "fraud": {
@@ -87,12 +95,30 @@ class GatewayConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class VoiceConfig:
+    """The voice gateway: calls that read a code out (``verifier.voice``)."""
+
+    channels: int
+    service_time: Duration  # from hand-off to the code read out (ringing included)
+    unanswered_rate: float  # calls nobody picks up: the code never arrives
+    cost_per_call: float
+
+    def as_gateway(self) -> GatewayConfig:
+        """The same numbers in the shape of an SMS gateway's, for a queue of calls."""
+        return GatewayConfig(
+            self.channels, self.service_time, None, self.unanswered_rate, self.cost_per_call
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class UsersConfig:
     read_type_s: Duration
     typo_rate: float
     blocks_sms_share: float
     resend_after_s: float
     give_up_after_s: float
+    call_after_help_share: float  # of buyers whose phones reject SMS: ask for a call
+    help_delay_s: float  # ... this long after arriving (finding and reading the help)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +234,7 @@ class Scenario:
     users: UsersConfig
     numbers: NumbersConfig
     fraud: FraudConfig
+    voice: VoiceConfig
     payments: PaymentsConfig | None = None  # no table: no payment summaries, codes for all
 
     @classmethod
@@ -241,6 +268,7 @@ class Scenario:
             t: {**DEFAULTS[t], **data.get(t, {})} for t in DEFAULTS if isinstance(DEFAULTS[t], dict)
         }
         a, g, u, n, f = (m[t] for t in ("arrivals", "gateway", "users", "numbers", "fraud"))
+        vc = m["voice"]
         countries = _countries("numbers.countries", n["countries"])
         pump_country = f["pumping_country"]
         return cls(
@@ -265,6 +293,10 @@ class Scenario:
                 blocks_sms_share=_share("users.blocks_sms_share", u["blocks_sms_share"]),
                 resend_after_s=_seconds("users.resend_after_s", u["resend_after_s"]),
                 give_up_after_s=_seconds("users.give_up_after_s", u["give_up_after_s"]),
+                call_after_help_share=_share(
+                    "users.call_after_help_share", u["call_after_help_share"]
+                ),
+                help_delay_s=_seconds("users.help_delay_s", u["help_delay_s"]),
             ),
             numbers=NumbersConfig(
                 countries=countries,
@@ -289,6 +321,12 @@ class Scenario:
                 farming_numbers=_number(
                     "fraud.farming_numbers", f["farming_numbers"], 1, 10**6, integer=True
                 ),
+            ),
+            voice=VoiceConfig(
+                channels=_number("voice.channels", vc["channels"], 1, 10**9, integer=True),
+                service_time=Duration.parse("voice.service_time", vc["service_time"]),
+                unanswered_rate=_share("voice.unanswered_rate", vc["unanswered_rate"]),
+                cost_per_call=_number("voice.cost_per_call", vc["cost_per_call"], 0.0, 1e6),
             ),
             payments=PaymentsConfig.parse("payments", data.get("payments")),
         )
@@ -333,6 +371,8 @@ class Scenario:
                 "blocks_sms_share": self.users.blocks_sms_share,
                 "resend_after_s": self.users.resend_after_s,
                 "give_up_after_s": self.users.give_up_after_s,
+                "call_after_help_share": self.users.call_after_help_share,
+                "help_delay_s": self.users.help_delay_s,
             },
             "numbers": {
                 "countries": list(self.numbers.countries),
@@ -340,6 +380,12 @@ class Scenario:
                 "landline_typo_share": self.numbers.landline_typo_share,
             },
             "fraud": {name: getattr(f, name) for name in DEFAULTS["fraud"]},
+            "voice": {
+                "channels": self.voice.channels,
+                "service_time": self.voice.service_time.to_dict(),
+                "unanswered_rate": self.voice.unanswered_rate,
+                "cost_per_call": self.voice.cost_per_call,
+            },
             **({} if self.payments is None else {"payments": self.payments.to_dict()}),
         }
 

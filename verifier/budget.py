@@ -24,7 +24,8 @@ _key = keys.sends
 def cooldown(sends: int, send: SendPolicy) -> float:
     """The wait after the ``sends``-th send (1-based) before the next one."""
     cooldowns = send.resend_cooldown_s
-    return cooldowns[min(sends - 1, len(cooldowns) - 1)]
+    # 0 sends: the verification began with a call; its first SMS waits the first cooldown.
+    return cooldowns[min(max(sends, 1) - 1, len(cooldowns) - 1)]
 
 
 def resend_at(record: dict, policy: Policy) -> float | None:

@@ -38,6 +38,11 @@ def sends(account_id: str, e164: str) -> str:
     return f"sends:{account_id}:{e164}"
 
 
+def calls(account_id: str, e164: str) -> str:
+    """Times of the recent calls to an account+number (the voice budget)."""
+    return f"calls:{account_id}:{e164}"
+
+
 def streak(account_id: str) -> str:
     """Wrong codes in a row on an account."""
     return f"streak:{account_id}"

@@ -25,6 +25,7 @@ from . import (
     ownership,
     purchase,
     stepup,
+    voice,
 )
 from .clock import Clock
 from .core import Core
@@ -41,7 +42,7 @@ from .errors import (
 )
 from .events import Listener
 from .inputs import text_arg
-from .phone import PhoneInfo, check_policy, parse_phone
+from .phone import PhoneInfo, parse_phone
 from .policy import Policy
 from .registry import Registry
 from .senders import Message, Sender, message_body, notice_body
@@ -117,11 +118,27 @@ class Verifier:
         self._core.emit(tx, "refused", record, reason=f"rate_limited:{bucket}")
         return RateLimited(retry_after_s=round(wait, 3))
 
-    def _send(self, tx: Transaction, record: dict, code: str, kind: str) -> None:
-        limits.record_send(tx, record, self.policy.limits)
-        budget.note_send(tx, record, self.policy.send)
-        body = message_body(code, self.policy.code.ttl_s)
-        self.sender.send(Message(record["phone"], body, code, tx.now, record["id"]), tx)
+    def _send(
+        self,
+        tx: Transaction,
+        record: dict,
+        code: str,
+        kind: str,
+        channel: str = "sms",
+        prior_calls: list[float] | None = None,
+    ) -> None:
+        """Hand the code to the sender as an SMS, or as a call (``voice.py``)."""
+        policy = self.policy
+        limits.record_send(tx, record, policy.limits)
+        if channel == "call":
+            voice.note_call(tx, record, prior_calls or [], policy)
+            body = voice.call_body(code, policy.code.ttl_s)
+            kind = f"{kind}:call"
+        else:
+            budget.note_send(tx, record, policy.send)
+            body = message_body(code, policy.code.ttl_s)
+        message = Message(record["phone"], body, code, tx.now, record["id"], channel=channel)
+        self.sender.send(message, tx)
         self._core.emit(tx, "sent", record, reason=kind)
 
     def _issue(self, record: dict, now: float) -> str:
@@ -149,15 +166,26 @@ class Verifier:
         client_ip: str | None = None,
         device_id: str | None = None,
         payment: dict | None = None,
+        channel: str | None = None,
     ) -> Verification:
         """Send a code to ``phone`` for ``account_id``, or return the pending verification.
 
         With a ``payment`` summary, ``verifier.stepup`` may decide that no code is needed
-        (approved at once, ``stepup = "none"``) or refuse the payment.
+        (approved at once, ``stepup = "none"``) or refuse the payment. ``channel`` is
+        ``sms`` (the default) or ``call`` (``verifier.voice``).
         """
         payment = stepup.check_payment(payment)
         reference = text_arg("reference", reference, 256, optional=True)
-        return self._begin(phone, country, account_id, reference, client_ip, device_id, payment)
+        return self._begin(
+            phone,
+            country,
+            account_id,
+            reference,
+            client_ip,
+            device_id,
+            payment,
+            channel=voice.channel_arg(channel),
+        )
 
     def change_number(
         self,
@@ -188,6 +216,7 @@ class Verifier:
         device_id: str | None,
         payment: dict | None,
         purpose: str | None = None,
+        channel: str = "sms",
     ) -> Verification:
         account_id = text_arg("account_id", account_id, 128)
         client_ip = text_arg("client_ip", client_ip, 64, optional=True)
@@ -198,13 +227,13 @@ class Verifier:
         except VerificationError as err:
             return core.refuse(err, account_id, None)
         try:
-            check_policy(info, self.policy.numbers)
+            voice.check_number(info, self.policy, channel)
         except VerificationError as err:
             return core.refuse(err, account_id, core.pseudonym(info.e164))
         decision = stepup.decide(payment, self.policy.stepup)
         return core.run(
             lambda tx: self._start(
-                tx, info, account_id, reference, client_ip, device_id, decision, purpose
+                tx, info, account_id, reference, client_ip, device_id, decision, purpose, channel
             )
         )
 
@@ -218,6 +247,7 @@ class Verifier:
         device_id: str | None,
         decision: stepup.Decision,
         purpose: str | None = None,
+        channel: str = "sms",
     ) -> Verification | VerificationError:
         core, policy, now, e164 = self._core, self.policy, tx.now, info.e164
         pseudo = core.pseudonym(e164)
@@ -257,7 +287,12 @@ class Verifier:
             return view(existing, policy, now, created=False)
         # Sends of this account's earlier verifications of this number still count.
         prior = budget.prior_sends(tx, account_id, e164, policy.send)
-        refusal = budget.refusal(prior, now, policy.send)
+        calls = None
+        if channel == "call":
+            calls = voice.prior_calls(tx, {"account_id": account_id, "phone": e164}, policy)
+            refusal = voice.refusal(calls, now, policy)
+        else:
+            refusal = budget.refusal(prior, now, policy.send)
         if refusal is not None:
             return refused(refusal)
         if existing is not None:  # another order: the older verification ends
@@ -274,8 +309,10 @@ class Verifier:
             "state": "pending",
             "created_at": now,
             "expires_at": expiry.code_deadline(now, policy),
-            "sends": len(prior) + 1,
+            "sends": len(prior) + (channel == "sms"),
             "last_send_at": now,
+            "channel": channel,
+            "line_type": info.type,
             "codes": [],
             "sealed": None,
             "wrong": 0,
@@ -298,10 +335,10 @@ class Verifier:
             core.emit(tx, "fraud_flagged", record, reason=reason)
             return AbnormalOperation(reason)
         code = self._issue(record, now)
-        core.put(tx, record, index=True)
         fraud.note_start(tx, e164, record["id"], policy.fraud)
         core.emit(tx, "started", record)
-        self._send(tx, record, code, "start")
+        self._send(tx, record, code, "start", channel, calls)  # a call counts in the record
+        core.put(tx, record, index=True)
         return view(record, policy, now, created=True)
 
     def _approve_without_code(
@@ -341,11 +378,19 @@ class Verifier:
         self._core.emit(tx, "stepup", record, reason=decision.reason)
         return view(record, self.policy, now, created=True)
 
-    def resend(self, verification_id: str) -> Verification:
-        """Send a code again once the cooldown allows, counting against the send cap."""
-        return self._core.run(lambda tx: self._resend(tx, verification_id))
+    def resend(self, verification_id: str, channel: str | None = None) -> Verification:
+        """Send a code again once the cooldown allows, counting against the send cap.
 
-    def _resend(self, tx: Transaction, verification_id: str) -> Verification | VerificationError:
+        ``channel = "call"`` places a call instead, against the voice budget.
+        """
+        channel = voice.channel_arg(channel)
+        if channel == "call" and not self.policy.voice.enabled:
+            raise InvalidRequest("channel: calls are turned off by the policy (voice.enabled)")
+        return self._core.run(lambda tx: self._resend(tx, verification_id, channel))
+
+    def _resend(
+        self, tx: Transaction, verification_id: str, channel: str = "sms"
+    ) -> Verification | VerificationError:
         core, policy, now = self._core, self.policy, tx.now
         record = core.load(tx, verification_id)
         if record is None:
@@ -353,14 +398,24 @@ class Verifier:
         refusal = attempts.not_open(record, now)
         if refusal is not None:
             return refusal
-        refusal = budget.resend_refusal(record, now, policy)
+        calls = None
+        if channel == "call":
+            calls = voice.prior_calls(tx, record, policy)
+            refusal = voice.refusal(calls, now, policy)
+        else:
+            refusal = voice.sms_refusal(record, policy) or budget.resend_refusal(
+                record, now, policy
+            )
         if refusal is not None:
             core.emit(tx, "refused", record, reason=refusal.code)
             return refusal
         limited = self._limited(tx, record)
         if limited is not None:
             return limited
-        record = dict(record, sends=record["sends"] + 1, last_send_at=now)
+        if channel == "call":
+            record = dict(record, channel="call")
+        else:
+            record = dict(record, sends=record["sends"] + 1, last_send_at=now, channel="sms")
         if policy.send.resend_same_code and not expiry.expired(record, now) and record["sealed"]:
             code = codes.unseal(core.key, record["id"], record["sealed"])
         else:
@@ -369,9 +424,9 @@ class Verifier:
             None,
             record["id"],
         )
-        core.put(tx, record, index=owns_index)
         core.emit(tx, "resent", record)
-        self._send(tx, record, code, "resend")
+        self._send(tx, record, code, "resend", channel, calls)
+        core.put(tx, record, index=owns_index)
         return view(record, policy, now)
 
     def check(

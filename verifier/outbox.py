@@ -59,6 +59,7 @@ class GatewaySender:
         item = {
             "to": message.to,
             "body": message.body,
+            "channel": message.channel,
             "expires_at": expires_at,
             "attempts": 0,
             "not_before": message.sent_at,
@@ -238,7 +239,11 @@ class OutboxDelivery:
             if item.get("expired"):
                 self._on_result("expired")
                 return
-            payload = {"to": item["to"], "body": item["body"]}
+            payload = {
+                "to": item["to"],
+                "body": item["body"],
+                "channel": item.get("channel", "sms"),
+            }
             status, header = self._post(self.url, payload, {"Idempotency-Key": key}, self.timeout_s)
             if status is not None and 200 <= status < 300:
                 self._settle(key, None)

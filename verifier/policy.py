@@ -79,6 +79,12 @@ SPEC: dict[str, dict[str, Field]] = {
         "window_s": Field("float", 1, 604800),
     },
     "privacy": {"retention_s": Field("float", 0, 31536000)},
+    "voice": {
+        "enabled": Field("bool"),
+        "cooldown_s": Field("float", 0, 86400),
+        "max_calls": Field("int", 1, 100),
+        "extra_types": Field("strs", choices=NUMBER_TYPES),
+    },
     "stepup": {
         "enabled": Field("bool"),
         "free_below_jpy": Field("float", 0, 1e12),
@@ -150,6 +156,14 @@ class PrivacyPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class VoicePolicy:
+    enabled: bool
+    cooldown_s: float
+    max_calls: int
+    extra_types: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class StepupPolicy:
     enabled: bool
     free_below_jpy: float
@@ -169,6 +183,7 @@ TABLES: dict[str, type] = {
     "limits": LimitsPolicy,
     "fraud": FraudPolicy,
     "privacy": PrivacyPolicy,
+    "voice": VoicePolicy,
     "stepup": StepupPolicy,
 }
 
@@ -240,6 +255,7 @@ class Policy:
     limits: LimitsPolicy
     fraud: FraudPolicy
     privacy: PrivacyPolicy
+    voice: VoicePolicy
     stepup: StepupPolicy
 
     @classmethod

@@ -22,6 +22,7 @@ class Message:
 
     ``kind`` is ``code`` for a verification code, ``notice`` for a message that carries
     none (the notice to the old number after a change of number; ``code`` is empty).
+    ``channel`` is ``sms``, or ``call`` for a code read out by phone.
     """
 
     to: str
@@ -30,6 +31,7 @@ class Message:
     sent_at: float
     verification_id: str
     kind: str = "code"
+    channel: str = "sms"  # or "call": the body is what the call says
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from .budget import resend_at
 from .expiry import status
 from .policy import Policy
+from .voice import calls_left
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,8 @@ class Verification:
     consumed_at: float | None
     locked_until: float | None
     stepup: str  # "code": a code was asked for; "none": approved without one (payment risk)
+    channel: str = "sms"  # of the last code sent: "sms" or "call"
+    calls_left: int = 0
     created: bool = False  # this call created it and sent a code
 
     def to_dict(self) -> dict:
@@ -51,5 +54,7 @@ def view(record: dict, policy: Policy, now: float, created: bool = False) -> Ver
         consumed_at=record.get("consumed_at"),
         locked_until=record["locked_until"],
         stepup=record.get("stepup", "code"),
+        channel=record.get("channel", "sms"),
+        calls_left=calls_left(record, policy),
         created=created,
     )

@@ -119,7 +119,9 @@ def test_retries_with_backoff_then_delivers():
             if results and results[-1] == "delivered":
                 break
         assert results == ["retried", "retried", "retried", "delivered"]
-        assert gw.delivered == [{"to": ver.phone, "body": gw.delivered[0]["body"]}]
+        assert gw.delivered == [
+            {"to": ver.phone, "body": gw.delivered[0]["body"], "channel": "sms"}
+        ]
         assert delivery.depth() == 0
         assert verifier.check(ver.id, code_in(gw.delivered[0]["body"])).status == "approved"
 

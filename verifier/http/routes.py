@@ -30,6 +30,7 @@ from .schemas import (
     DisputeRequest,
     HealthOut,
     PhoneNumberOut,
+    ResendRequest,
     ResolveRequest,
     SandboxMessageOut,
     StartRequest,
@@ -144,6 +145,7 @@ def start_verification(
             client_ip=ip,
             device_id=device,
             payment=body.payment.model_dump(exclude_none=True) if body.payment else None,
+            channel=body.channel,
         )
     except BaseException:
         if idempotency_key:
@@ -164,8 +166,11 @@ def start_verification(
     summary="Send a new code once the cooldown allows",
     responses=problems.responses(404, 409, 422, 423, 429),
 )
-def resend_verification(verification_id: str, request: Request, caller: Verify) -> dict:
-    return _out(_verifier(request).resend(verification_id), caller)
+def resend_verification(
+    verification_id: str, request: Request, caller: Verify, body: ResendRequest | None = None
+) -> dict:
+    channel = body.channel if body is not None else "sms"
+    return _out(_verifier(request).resend(verification_id, channel=channel), caller)
 
 
 @router.post(

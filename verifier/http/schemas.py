@@ -69,6 +69,15 @@ class StartRequest(Request):
         default=None,
         description="the payment summary: a low-risk payment may need no code (stepup none)",
     )
+    channel: Literal["sms", "call"] = Field(
+        default="sms", description="call: the code read out by phone, for phones without SMS"
+    )
+
+
+class ResendRequest(Request):
+    model_config = example(channel="call")
+
+    channel: Literal["sms", "call"] = Field(default="sms", description="sms or call")
 
 
 class ChangeRequest(Request):
@@ -138,6 +147,8 @@ class VerificationOut(BaseModel):
         description="none: approved at once for a low-risk payment, no code sent; "
         "consumable, but it can never bind a number"
     )
+    channel: Literal["sms", "call"] = Field(description="how the last code was sent")
+    calls_left: int = Field(description="calls this account+number may still get")
 
 
 class PhoneNumberOut(BaseModel):
@@ -173,6 +184,7 @@ class SandboxMessageOut(BaseModel):
     kind: Literal["code", "notice"] = Field(
         description="notice: the message to an old number after a change of number"
     )
+    channel: Literal["sms", "call"] = Field(description="call: the body is what the call says")
 
 
 class HealthOut(BaseModel):
