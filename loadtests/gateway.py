@@ -30,9 +30,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import math
 import re
 import time
+import urllib.request
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
@@ -48,6 +50,23 @@ SPOKEN = re.compile(r"\b(\d(?:, \d){3,9})\b")  # a call's text: the digits one b
 INBOX_KEEP = 20
 MAX_POLL_S = 30.0
 IDEMPOTENCY_KEEP = 100_000
+LOOPBACK = ("http://127.0.0.1:", "http://localhost:", "http://[::1]:")
+
+
+def post_receipt(url: str, payload: dict) -> None:
+    """POST one delivery receipt; a receipt that cannot be delivered is dropped, as a real
+    gateway's would be after its retries (the verification keeps its last known state)."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            answer.read()
+    except OSError:
+        pass
 
 
 @dataclass
@@ -142,10 +161,22 @@ class FakeGateway:
         busy = self.config.busy
         return busy is not None and busy.contains((now - self._started) * self.compress)
 
-    def submit(self, to: str, body: str, key: str | None = None) -> str | None:
+    def _receipt(self, callback: str | None, state: str, wait: float | None = None) -> None:
+        if callback is None:
+            return
+        payload = {"state": state}
+        if wait is not None:
+            payload["expected_wait_s"] = round(wait, 3)
+        asyncio.get_running_loop().run_in_executor(None, post_receipt, callback, payload)
+
+    def submit(
+        self, to: str, body: str, key: str | None = None, callback: str | None = None
+    ) -> str | None:
         """Queue a message and return its id, or None when the queue is full.
 
-        A ``key`` seen before returns the first message's id and queues nothing.
+        A ``key`` seen before returns the first message's id and queues nothing. With a
+        ``callback`` URL, the message's receipts (queued with the expected wait, sent,
+        delivered or failed) are posted to it.
         """
         if key is not None and key in self._keys:
             self.state.repeated += 1
@@ -170,12 +201,20 @@ class FakeGateway:
         # taken its free channel yet, so ``waiting`` alone overstates it).
         queued = self.state.waiting + self.state.in_service - self.config.channels
         bucket.queue_max = max(bucket.queue_max, queued)
-        asyncio.get_running_loop().create_task(self._serve(message_id, to, body, now))
+        self._receipt(callback, "queued", max(0, queued) * self._mean_per_channel())
+        asyncio.get_running_loop().create_task(self._serve(message_id, to, body, now, callback))
         return message_id
 
-    async def _serve(self, message_id: str, to: str, body: str, queued_at: float) -> None:
+    def _mean_per_channel(self) -> float:
+        """The expected wait per message ahead in the queue (mean service over channels)."""
+        return self.config.service_time.mean() / self.config.channels
+
+    async def _serve(
+        self, message_id: str, to: str, body: str, queued_at: float, callback: str | None = None
+    ) -> None:
         async with self._channels:
             start = time.monotonic()
+            self._receipt(callback, "sent")
             self.state.waiting -= 1
             self.state.in_service += 1
             wait = start - queued_at
@@ -194,9 +233,11 @@ class FakeGateway:
         if lost:
             self.state.lost += 1
             bucket.lost += 1
+            self._receipt(callback, "failed")
             return
         self.state.delivered += 1
         bucket.delivered += 1
+        self._receipt(callback, "delivered")
         self._home._deliver(message_id, to, body, self.channel)
 
     def _deliver(self, message_id: str, to: str, body: str, channel: str = "sms") -> None:
@@ -288,9 +329,16 @@ def create_app(gateway: FakeGateway) -> FastAPI:
         channel = data.get("channel", "sms")
         if channel not in ("sms", "call") or (channel == "call" and gateway.calls is None):
             return JSONResponse({"error": "channel must be sms or call"}, status_code=400)
+        callback = data.get("status_callback")
+        if callback is not None and not (
+            isinstance(callback, str) and callback.startswith(LOOPBACK)
+        ):
+            return JSONResponse(
+                {"error": "status_callback must be a loopback http URL"}, status_code=400
+            )
         key = request.headers.get("idempotency-key")
         pool = gateway.calls if channel == "call" else gateway
-        message_id = pool.submit(data["to"], data["body"], key)
+        message_id = pool.submit(data["to"], data["body"], key, callback)
         if message_id is None:
             status = 503 if gateway.in_busy_window(time.monotonic()) else 429
             return JSONResponse(

@@ -14,6 +14,7 @@ SimPy events per message. Per-message times are logged in flat float columns for
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -101,13 +102,20 @@ class Gateway:
         self.started_at = Spool("d")
         self.ended_at = Spool("d")
 
-    def submit(self, to: str, code: str) -> None:
-        """Queue one message for ``to`` carrying ``code``."""
+    def submit(self, to: str, code: str, receipt: Callable[[str], None] | None = None) -> None:
+        """Queue one message for ``to`` carrying ``code``; ``receipt(state)`` hears of it."""
         self.sent += 1
         request = self.channels.request()
-        request.callbacks.append(partial(self._start, to, code, self.env.now))
+        request.callbacks.append(partial(self._start, to, code, self.env.now, receipt))
 
-    def _start(self, to: str, code: str, submitted: float, request: simpy.Event) -> None:
+    def _start(
+        self,
+        to: str,
+        code: str,
+        submitted: float,
+        receipt: Callable[[str], None] | None,
+        request: simpy.Event,
+    ) -> None:
         now = self.env.now
         service = next(self._service)
         busy = self._busy
@@ -116,15 +124,28 @@ class Gateway:
         self.submitted_at.append(submitted)
         self.started_at.append(now)
         self.ended_at.append(now + service)
+        if receipt is not None:
+            receipt("sent")
         done = self.env.timeout(service)
-        done.callbacks.append(partial(self._done, to, code, request))
+        done.callbacks.append(partial(self._done, to, code, receipt, request))
 
-    def _done(self, to: str, code: str, request: simpy.Event, _event: simpy.Event) -> None:
+    def _done(
+        self,
+        to: str,
+        code: str,
+        receipt: Callable[[str], None] | None,
+        request: simpy.Event,
+        _event: simpy.Event,
+    ) -> None:
         self.channels.release(request)
         if self._loss_rate and next(self._uniform) < self._loss_rate:
             self.lost += 1
+            if receipt is not None:
+                receipt("failed")
             return
         self.delivered += 1
+        if receipt is not None:
+            receipt("delivered")  # before the phone hears it: the code's TTL starts now
         handset = self.handsets.get(to)
         if handset is not None:
             handset.deliver(code, self.calls)

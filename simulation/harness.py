@@ -13,6 +13,7 @@ import itertools
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from functools import partial
 
 import numpy as np
@@ -51,10 +52,23 @@ class GatewaySender:
     def __init__(self, gateway: Gateway, calls: Gateway | None = None) -> None:
         self._submit = gateway.submit
         self._call = (calls or gateway).submit
+        # Set when the policy's TTL runs from delivery: the gateway's receipts go back to
+        # the engine (otherwise nothing reads them, and they would only cost time).
+        self.receipts: Callable[..., object] | None = None
 
     def send(self, message: Message, tx: Transaction) -> None:
         submit = self._call if message.channel == "call" else self._submit
-        tx.after_commit(partial(submit, message.to, message.code))
+        receipts = self.receipts
+        if receipts is None:
+            tx.after_commit(partial(submit, message.to, message.code))
+            return
+        receipt = partial(_receipt, receipts, message.verification_id, message.seq)
+        tx.after_commit(partial(submit, message.to, message.code, receipt))
+
+
+def _receipt(receipts: Callable[..., object], verification_id: str, seq: int, state: str) -> None:
+    with suppress(VerificationError):  # a record purged by now has nothing to update
+        receipts(verification_id, seq, state)
 
 
 class _Outbox:
@@ -119,15 +133,18 @@ class Harness:
         self.store = MemoryStore(keep_events=False)
         self.hmac_key = rng.bytes(32)
         counter = itertools.count(1)
+        sender = GatewaySender(gateway, calls)
         self.verifier = Verifier(
             policy,
             self.store,
-            GatewaySender(gateway, calls),
+            sender,
             SimClock(env),
             hmac_key=self.hmac_key,
             code_source=code_source(rng),
             id_source=lambda: f"ver_{next(counter):09d}",
         )
+        if policy.code.ttl_from == "delivery":
+            sender.receipts = self.verifier.delivery_receipt
         self.tally = EventTally()
         self.verifier.subscribe(self.tally)
 

@@ -17,6 +17,7 @@ KINDS = frozenset(
         "checked_ok",
         "consumed",
         "stepup",
+        "delivery",
         "account_locked",
         "account_unlocked",
         "checked_wrong",

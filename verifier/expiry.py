@@ -12,7 +12,13 @@ from .policy import Policy
 
 
 def code_deadline(now: float, policy: Policy) -> float:
-    """When a code sent now stops working."""
+    """When a code sent now stops working.
+
+    With ``code.ttl_from = "delivery"`` this is the hard maximum; the delivery receipt
+    brings it forward to the TTL from delivery (``delivery.py``).
+    """
+    if policy.code.ttl_from == "delivery":
+        return now + max(policy.code.max_life_s, 0.0)
     return now + policy.code.ttl_s
 
 

@@ -17,6 +17,7 @@ from . import (
     attempts,
     budget,
     codes,
+    delivery,
     expiry,
     failures,
     fraud,
@@ -137,7 +138,10 @@ class Verifier:
         else:
             budget.note_send(tx, record, policy.send)
             body = message_body(code, policy.code.ttl_s)
-        message = Message(record["phone"], body, code, tx.now, record["id"], channel=channel)
+        seq = delivery.on_send(record, tx.now)
+        message = Message(
+            record["phone"], body, code, tx.now, record["id"], channel=channel, seq=seq
+        )
         self.sender.send(message, tx)
         self._core.emit(tx, "sent", record, reason=kind)
 
@@ -428,6 +432,54 @@ class Verifier:
         self._send(tx, record, code, "resend", channel, calls)
         core.put(tx, record, index=owns_index)
         return view(record, policy, now)
+
+    def delivery_receipt(
+        self,
+        verification_id: str,
+        seq: int,
+        state: str,
+        expected_wait_s: float | None = None,
+    ) -> Verification:
+        """A sender's receipt for message ``seq`` of a verification (``verifier.delivery``).
+
+        ``state`` is ``queued`` (with the gateway's ``expected_wait_s``), ``sent``,
+        ``delivered`` or ``failed``. A receipt for an older message, or one that would move
+        the state back, changes nothing. Timed by the engine's clock, as everything is.
+        """
+        state = delivery.state_arg(state)
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 1:
+            raise InvalidRequest("seq must be a whole number of at least 1")
+        if expected_wait_s is not None and (
+            isinstance(expected_wait_s, bool)
+            or not isinstance(expected_wait_s, int | float)
+            or not 0 <= expected_wait_s <= 86400
+        ):
+            raise InvalidRequest("expected_wait_s must be a number of seconds in 0..86400")
+
+        def op(tx: Transaction) -> Verification | VerificationError:
+            record = self._core.load(tx, verification_id)
+            if record is None:
+                return NotFound()
+            record = dict(record)
+            if delivery.apply(record, seq, state, tx.now, self.policy, expected_wait_s):
+                self._core.put(tx, record)
+                self._core.emit(tx, "delivery", record, reason=state)
+            return view(record, self.policy, tx.now)
+
+        return self._core.run(op)
+
+    def receipt_token(self, verification_id: str, seq: int) -> str:
+        """The signed token a gateway reports message ``seq``'s delivery with."""
+        return delivery.receipt_token(self._core.key, verification_id, seq)
+
+    def receipt_by_token(
+        self, token: str, state: str, expected_wait_s: float | None = None
+    ) -> Verification:
+        """``delivery_receipt`` for the message a token names; ``NotFound`` if it is forged."""
+        named = delivery.read_token(self._core.key, token)
+        if named is None:
+            raise NotFound("no such delivery receipt token")
+        return self.delivery_receipt(named[0], named[1], state, expected_wait_s)
 
     def check(
         self,

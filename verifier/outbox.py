@@ -47,9 +47,15 @@ def outbox_key(message: Message, n: int) -> str:
 class GatewaySender:
     """Stages each message in the sender's outbox, in the engine's own transaction."""
 
-    def __init__(self, ttl_s: float, wake: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        ttl_s: float,
+        wake: Callable[[], None] | None = None,
+        callback: Callable[[str, int], str] | None = None,
+    ) -> None:
         self._ttl_s = ttl_s
         self._wake = wake
+        self._callback = callback  # (verification id, seq) -> the delivery receipt URL
 
     def send(self, message: Message, tx: Transaction) -> None:
         n = 1
@@ -60,6 +66,11 @@ class GatewaySender:
             "to": message.to,
             "body": message.body,
             "channel": message.channel,
+            "status_callback": (
+                self._callback(message.verification_id, message.seq)
+                if self._callback is not None and message.seq
+                else None
+            ),
             "expires_at": expires_at,
             "attempts": 0,
             "not_before": message.sent_at,
@@ -244,6 +255,8 @@ class OutboxDelivery:
                 "body": item["body"],
                 "channel": item.get("channel", "sms"),
             }
+            if item.get("status_callback"):
+                payload["status_callback"] = item["status_callback"]
             status, header = self._post(self.url, payload, {"Idempotency-Key": key}, self.timeout_s)
             if status is not None and 200 <= status < 300:
                 self._settle(key, None)

@@ -38,7 +38,12 @@ class Field:
 
 
 SPEC: dict[str, dict[str, Field]] = {
-    "code": {"length": Field("int", 4, 10), "ttl_s": Field("float", 1, 86400)},
+    "code": {
+        "length": Field("int", 4, 10),
+        "ttl_s": Field("float", 1, 86400),
+        "ttl_from": Field("str", choices=("send", "delivery")),
+        "max_life_s": Field("float", 1, 86400),
+    },
     "send": {
         "resend_cooldown_s": Field("floats", 0, 86400),
         "max_sends": Field("int", 1, 100),
@@ -99,6 +104,8 @@ SPEC: dict[str, dict[str, Field]] = {
 class CodePolicy:
     length: int
     ttl_s: float
+    ttl_from: str  # "send": the TTL runs from hand-off; "delivery": from the receipt
+    max_life_s: float  # with "delivery": a code's life from its hand-off, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +348,11 @@ class Policy:
         found = []
         if self.code.ttl_s > 600:
             found.append(f"code.ttl_s = {self.code.ttl_s:g} exceeds 600 s (SP 800-63B 3.1.3.2)")
+        if self.code.ttl_from == "delivery" and self.code.max_life_s > 600:
+            found.append(
+                f"code.max_life_s = {self.code.max_life_s:g} lets a code live over 600 s "
+                "(SP 800-63B 3.1.3.2)"
+            )
         if self.code.length < 6:
             found.append(f"code.length = {self.code.length} is under 6 digits (SP 800-63B)")
         if self.check.max_attempts > 100:

@@ -32,6 +32,7 @@ class Message:
     verification_id: str
     kind: str = "code"
     channel: str = "sms"  # or "call": the body is what the call says
+    seq: int = 0  # its number among the verification's messages (delivery receipts name it)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from .budget import resend_at
+from .delivery import public as delivery_view
 from .expiry import status
 from .policy import Policy
 from .voice import calls_left
@@ -31,6 +32,7 @@ class Verification:
     stepup: str  # "code": a code was asked for; "none": approved without one (payment risk)
     channel: str = "sms"  # of the last code sent: "sms" or "call"
     calls_left: int = 0
+    delivery: dict | None = None  # the last message's state and times (``delivery.py``)
     created: bool = False  # this call created it and sent a code
 
     def to_dict(self) -> dict:
@@ -56,5 +58,6 @@ def view(record: dict, policy: Policy, now: float, created: bool = False) -> Ver
         stepup=record.get("stepup", "code"),
         channel=record.get("channel", "sms"),
         calls_left=calls_left(record, policy),
+        delivery=delivery_view(record),
         created=created,
     )

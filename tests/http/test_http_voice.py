@@ -104,3 +104,26 @@ def test_a_call_through_the_server_and_the_fake_gateway(gateway, tmp_path):
 
     stats = _get(gateway + "/stats")
     assert stats["calls"]["delivered"] == 3 and stats["delivered"] == 1
+
+
+def test_delivery_receipts_through_the_server_and_the_fake_gateway(gateway, tmp_path):
+    """The gateway reports queued, sent and delivered; the resource shows the state."""
+    with Server(tmp_path, store=f"sqlite:///{tmp_path / 'dlr.db'}", sender=gateway).start() as srv:
+        api = srv.api
+        ver = api.start(MOBILE, "acct-3").body
+        assert ver["delivery"]["state"] == "queued", ver
+
+        def delivered():
+            body = api.get(ver["id"]).body
+            return body if body["delivery"]["state"] == "delivered" else None
+
+        body = wait_for(delivered, 20, "the delivery receipt")
+        d = body["delivery"]
+        assert d["queued_at"] <= d["sent_at"] <= d["delivered_at"]
+        assert d["failed_at"] is None and d["expected_wait_s"] is None
+
+        forged = api.as_(None)(
+            "POST", f"/v1/delivery-receipts/{ver['id']}.1.{'0' * 32}", {"state": "failed"}
+        )
+        assert forged.status == 404 and forged.code == "not_found", forged.body
+        assert api.get(ver["id"]).body["delivery"]["state"] == "delivered"

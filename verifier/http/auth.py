@@ -174,13 +174,25 @@ class Authenticate:
     nothing about the request it sent. The caller is left in ``scope["state"]``.
     """
 
-    def __init__(self, app: ASGIApp, keyring: KeyRing, prefixes: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        keyring: KeyRing,
+        prefixes: tuple[str, ...],
+        open_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.keyring = keyring
         self.prefixes = prefixes
+        self.open_prefixes = open_prefixes  # routes that carry their own signed token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(self.prefixes):
+        path = scope.get("path", "")
+        if (
+            scope["type"] == "http"
+            and path.startswith(self.prefixes)
+            and not (self.open_prefixes and path.startswith(self.open_prefixes))
+        ):
             secret = secret_from_header(_header(scope, b"authorization"))
             caller = self.keyring.identify(secret) if secret else None
             if caller is None:

@@ -30,6 +30,8 @@ from .schemas import (
     DisputeRequest,
     HealthOut,
     PhoneNumberOut,
+    ReceiptOut,
+    ReceiptRequest,
     ResendRequest,
     ResolveRequest,
     SandboxMessageOut,
@@ -259,6 +261,18 @@ def bind_phone_number(
 ) -> dict:
     e164 = _verifier(request).registry.bind(account_id, body.verification_id)
     return {"account_id": account_id, "phone": _number(e164, caller), "bound": True}
+
+
+@router.post(
+    "/v1/delivery-receipts/{token}",
+    response_model=ReceiptOut,
+    tags=["delivery"],
+    summary="A gateway's delivery receipt for one message (the token is the credential)",
+    responses=problems.responses(404, 422),
+)
+def delivery_receipt(token: str, body: ReceiptRequest, request: Request) -> dict:
+    ver = _verifier(request).receipt_by_token(token, body.state, body.expected_wait_s)
+    return {"state": ver.delivery["state"] if ver.delivery else body.state}
 
 
 @router.post(

@@ -90,6 +90,28 @@ class ChangeRequest(Request):
     client: Client | None = None
 
 
+class ReceiptRequest(Request):
+    model_config = example(state="delivered")
+
+    state: Literal["queued", "sent", "delivered", "failed"]
+    expected_wait_s: Annotated[float, Field(ge=0, le=86400, allow_inf_nan=False)] | None = Field(
+        default=None, description="with queued: the gateway's expected wait"
+    )
+
+
+class DeliveryOut(BaseModel):
+    state: Literal["queued", "sent", "delivered", "failed"]
+    queued_at: float
+    sent_at: float | None
+    delivered_at: float | None
+    failed_at: float | None
+    expected_wait_s: float | None = Field(description="while queued: the gateway's estimate")
+
+
+class ReceiptOut(BaseModel):
+    state: Literal["queued", "sent", "delivered", "failed"]
+
+
 class CheckRequest(Request):
     model_config = example(code="123456")
 
@@ -149,6 +171,9 @@ class VerificationOut(BaseModel):
     )
     channel: Literal["sms", "call"] = Field(description="how the last code was sent")
     calls_left: int = Field(description="calls this account+number may still get")
+    delivery: DeliveryOut | None = Field(
+        description="the last message's delivery state (the gateway's receipts)"
+    )
 
 
 class PhoneNumberOut(BaseModel):

@@ -37,6 +37,7 @@ API_KEYS = "SMSVERIFY_API_KEYS"
 TRUSTED_PROXIES = "SMSVERIFY_TRUSTED_PROXIES"
 JANITOR_S = "SMSVERIFY_JANITOR_S"
 BENCH = "SMSVERIFY_BENCH"
+RECEIPTS_URL = "SMSVERIFY_RECEIPTS_URL"  # where a gateway posts delivery receipts
 ACCESS_LOG = "SMSVERIFY_ACCESS_LOG"
 GATEWAY_TIMEOUT = "SMSVERIFY_GATEWAY_TIMEOUT_S"
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -130,10 +131,21 @@ def app_from_env():
             lease_s=3 * timeout,  # a claim outlives its attempt, so two never overlap
             on_result=metrics.count_send,
         )
-        sender = GatewaySender(policy.code.ttl_s, wake=delivery.wake)
+        receipts = env.get(RECEIPTS_URL)
+        made: list[Verifier] = []  # the verifier is built below, after its sender
+
+        def callback(verification_id: str, seq: int) -> str:
+            token = made[0].receipt_token(verification_id, seq)
+            return f"{receipts}/v1/delivery-receipts/{token}"
+
+        sender = GatewaySender(
+            policy.code.ttl_s, wake=delivery.wake, callback=callback if receipts else None
+        )
         background, depth = [delivery], delivery.depth
     key = hmac_key(env.get(HMAC_KEY)) or read_key_file(key_file(env.get(HMAC_KEY_FILE)))
     verifier = Verifier(policy=policy, store=store, sender=sender, clock=clock, hmac_key=key)
+    if spec != "sandbox":
+        made.append(verifier)
     keys = env.get(API_KEYS)
     keyring = KeyRing.parse(keys) if keys else KeyRing.from_store(store, clock.now())
     background.append(Janitor(verifier, float(env.get(JANITOR_S) or 60.0)))
@@ -197,6 +209,9 @@ def serve_command(args: argparse.Namespace) -> int:
 
     os.environ[STORE] = args.store
     os.environ[SENDER] = sender
+    # Where the gateway reports delivery: this server, as its own loopback address.
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    os.environ.setdefault(RECEIPTS_URL, f"http://{host}:{args.port}")
     os.environ.pop(POLICY, None)
     if policy_path:
         os.environ[POLICY] = policy_path
