@@ -108,17 +108,32 @@ class Verifier:
 
     # -- sending -----------------------------------------------------------------------
 
-    def _limited(self, tx: Transaction, record: dict) -> RateLimited | None:
-        found = limits.send_wait(tx, record, self.policy.limits)
+    def _limited(
+        self, tx: Transaction, record: dict, buckets: limits.Buckets
+    ) -> RateLimited | None:
+        found = limits.send_wait(tx, record, self.policy.limits, buckets)
         if found is None:
             return None
         wait, bucket = found
         self._core.emit(tx, "refused", record, reason=f"rate_limited:{bucket}")
         return RateLimited(retry_after_s=round(wait, 3))
 
-    def _send(self, tx: Transaction, record: dict, code: str, kind: str) -> None:
-        limits.record_send(tx, record, self.policy.limits)
-        budget.note_send(tx, record, self.policy.send)
+    def _send(
+        self,
+        tx: Transaction,
+        record: dict,
+        code: str,
+        kind: str,
+        buckets: limits.Buckets,
+        prior: list[float] | None = None,
+    ) -> None:
+        """Count the SMS in its velocity ``buckets`` and the send budget, then hand it off.
+
+        ``buckets`` (and for a start ``prior``) were read earlier in this transaction,
+        which has written none of those keys since, so they are not read again.
+        """
+        limits.record_send(tx, record, self.policy.limits, buckets)
+        budget.note_send(tx, record, self.policy.send, prior)
         body = message_body(code, self.policy.code.ttl_s)
         self.sender.send(Message(record["phone"], body, code, tx.now, record["id"]), tx)
         self._core.emit(tx, "sent", record, reason=kind)
@@ -129,12 +144,12 @@ class Verifier:
         superseded = [[h, at, gone if gone is not None else now] for h, at, gone in record["codes"]]
         record["codes"] = [
             *superseded,
-            [codes.code_hash(self._core.key, record["id"], code), now, None],
+            [self._core.keyed.code_hash(record["id"], code), now, None],
         ]
         record["expires_at"] = expiry.code_deadline(now, self.policy)
         record["expired_noted"] = False
         if self.policy.send.resend_same_code:
-            record["sealed"] = codes.seal(self._core.key, record["id"], code)
+            record["sealed"] = self._core.keyed.seal(record["id"], code)
         return code
 
     # -- operations --------------------------------------------------------------------
@@ -184,11 +199,14 @@ class Verifier:
         decision: stepup.Decision,
     ) -> Verification | VerificationError:
         core, policy, now, e164 = self._core, self.policy, tx.now, info.e164
-        pseudo = core.pseudonym(e164)
 
         def refused(error: VerificationError, reason: str | None = None) -> VerificationError:
             core.emit(
-                tx, "refused", account_id=account_id, number=pseudo, reason=reason or error.code
+                tx,
+                "refused",
+                account_id=account_id,
+                number=core.pseudonym(e164),
+                reason=reason or error.code,
             )
             return error
 
@@ -200,7 +218,13 @@ class Verifier:
         if failures.account_locked(tx, account_id, policy.limits):
             return refused(failures.account_lockout(), "account_locked")
         if decision.stepup == "refuse":
-            core.emit(tx, "stepup", account_id=account_id, number=pseudo, reason=decision.reason)
+            core.emit(
+                tx,
+                "stepup",
+                account_id=account_id,
+                number=core.pseudonym(e164),
+                reason=decision.reason,
+            )
             return refused(StepupRefused())
         if decision.stepup == "none":
             return self._approve_without_code(tx, info, account_id, reference, decision)
@@ -244,18 +268,21 @@ class Verifier:
         }
         if decision.points != ("no_payment",):
             core.emit(tx, "stepup", record, reason=decision.reason)
-        limited = self._limited(tx, record)
+        buckets = limits.send_buckets(tx, record, policy.limits)
+        limited = self._limited(tx, record, buckets)
         if limited is not None:
             return limited
-        reason = fraud.at_start(tx, e164, policy.fraud)
+        pumping = fraud.prefix_state(tx, e164, policy.fraud)
+        reason = None if pumping is None else fraud.at_start(tx, e164, policy.fraud, pumping)
         if reason is not None:
             core.emit(tx, "fraud_flagged", record, reason=reason)
             return AbnormalOperation(reason)
         code = self._issue(record, now)
         core.put(tx, record, index=True)
-        fraud.note_start(tx, e164, record["id"], policy.fraud)
+        if pumping is not None:
+            fraud.note_start(tx, e164, record["id"], policy.fraud, pumping)
         core.emit(tx, "started", record)
-        self._send(tx, record, code, "start")
+        self._send(tx, record, code, "start", buckets, prior)
         return view(record, policy, now, created=True)
 
     def _approve_without_code(
@@ -311,12 +338,13 @@ class Verifier:
         if refusal is not None:
             core.emit(tx, "refused", record, reason=refusal.code)
             return refusal
-        limited = self._limited(tx, record)
+        buckets = limits.send_buckets(tx, record, policy.limits)
+        limited = self._limited(tx, record, buckets)
         if limited is not None:
             return limited
         record = dict(record, sends=record["sends"] + 1, last_send_at=now)
         if policy.send.resend_same_code and not expiry.expired(record, now) and record["sealed"]:
-            code = codes.unseal(core.key, record["id"], record["sealed"])
+            code = core.keyed.unseal(record["id"], record["sealed"])
         else:
             code = self._issue(record, now)
         owns_index = tx.get(keys.pending(record["account_id"], record["phone"])) in (
@@ -325,7 +353,7 @@ class Verifier:
         )
         core.put(tx, record, index=owns_index)
         core.emit(tx, "resent", record)
-        self._send(tx, record, code, "resend")
+        self._send(tx, record, code, "resend", buckets)
         return view(record, policy, now)
 
     def check(
@@ -381,7 +409,8 @@ class Verifier:
             return AbnormalOperation(reason)
         typed = code if len(code) <= MAX_CODE_CHARS else ""
         # Compare against every hash so the time taken does not depend on which matched.
-        hits = [codes.matches(core.key, record["id"], typed, h) for h, _, _ in record["codes"]]
+        matches = core.keyed.matches
+        hits = [matches(record["id"], typed, h) for h, _, _ in record["codes"]]
         if hits[-1] or (policy.check.previous_codes_valid and any(hits)):
             return self._approve(tx, record)
         grace = policy.check.superseded_code_grace_s

@@ -8,17 +8,15 @@ only if the decision to send it was committed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from . import keys
 from .clock import Clock
 from .store import Store, Transaction
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One SMS. ``code`` is there for the sandbox and the simulated phone only."""
+class Message(NamedTuple):
+    """One SMS (an immutable named tuple). ``code`` is for the sandbox and simulated phone."""
 
     to: str
     body: str
@@ -27,7 +25,7 @@ class Message:
     verification_id: str
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return self._asdict()
 
 
 class Sender(Protocol):
