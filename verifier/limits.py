@@ -40,10 +40,15 @@ def record(tx: Transaction, key: str, limit: int, window_s: float) -> None:
     """Count one event now under ``key`` (kept only as long as the window needs)."""
     if limit <= 0:
         return
-    start = tx.now - window_s
-    recent = [t for t in (tx.get(key) or ()) if t > start][-(limit - 1) :] if limit > 1 else []
-    recent.append(tx.now)
-    tx.put(key, recent, expire_at=tx.now + window_s)
+    now = tx.now
+    stamps = tx.get(key)
+    if stamps and limit > 1:
+        start = now - window_s
+        recent = [t for t in stamps if t > start][-(limit - 1) :]
+        recent.append(now)
+    else:  # the first event in the window (the common case), or a limit of one
+        recent = [now]
+    tx.put(key, recent, expire_at=now + window_s)
 
 
 def ip_subject(ip: str) -> str:
