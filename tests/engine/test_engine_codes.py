@@ -12,7 +12,7 @@ from verifier import codes
 
 @pytest.mark.parametrize("size", [0, 1, 16, 32, 63, 64, 65, 200])
 def test_keyed_matches_the_one_call_functions(size):
-    key = bytes(range(256))[:size] if size <= 256 else b""
+    key = bytes(range(256))[:size]
     keyed = codes.Keyed(key)
     for vid, code in (("ver_1", "123456"), ("v", "0000"), ("ver_ünï", "9999999999")):
         expected = hmac.new(key, f"{vid}:{code}".encode(), hashlib.sha256).hexdigest()
