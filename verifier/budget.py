@@ -66,13 +66,21 @@ def refusal(prior: list[float], now: float, send: SendPolicy) -> VerificationErr
     return None
 
 
-def note_send(tx: Transaction, record: dict, send: SendPolicy) -> None:
-    """Remember one SMS to the record's account+number."""
+def note_send(
+    tx: Transaction, record: dict, send: SendPolicy, prior: list[float] | None = None
+) -> None:
+    """Remember one SMS to the record's account+number.
+
+    ``prior`` is ``prior_sends`` of the same transaction, when the caller already read it.
+    """
     if send.window_s <= 0:
         return
     key = _key(record["account_id"], record["phone"])
-    start = tx.now - send.window_s
-    recent = [t for t in tx.get(key) or () if t > start]
+    if prior is None:
+        start = tx.now - send.window_s
+        recent = [t for t in tx.get(key) or () if t > start]
+    else:
+        recent = prior
     # Only the newest max_sends stamps can ever decide a refusal.
     recent = [*recent[max(0, len(recent) - send.max_sends + 1) :], tx.now]
     tx.put(key, recent, expire_at=tx.now + send.window_s)

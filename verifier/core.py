@@ -39,6 +39,7 @@ class Core:
         self.sender = sender
         self.clock = clock
         self.key = key
+        self.keyed = codes.Keyed(key)
         self.listeners: list[Listener] = list(listeners)
         self._pseudonyms: dict[str, str] = {}
 
@@ -48,16 +49,32 @@ class Core:
         if known is None:
             if len(self._pseudonyms) >= PSEUDONYMS_KEPT:
                 self._pseudonyms.clear()
-            known = self._pseudonyms[e164] = codes.pseudonym(self.key, e164)
+            known = self._pseudonyms[e164] = self.keyed.pseudonym(e164)
         return known
 
     def emit(self, tx: Transaction, kind: str, record: dict | None = None, **fields) -> None:
-        """Record an event in ``tx``; listeners hear it once the transaction commits."""
-        if record is not None:
-            fields.setdefault("verification_id", record["id"])
-            fields.setdefault("number", self.pseudonym(record["phone"]))
-            fields.setdefault("account_id", record["account_id"])
-        event = Event(kind, tx.now, **fields)
+        """Record an event in ``tx``; listeners hear it once the transaction commits.
+
+        When the store drops events and nobody listens, the event is not built at all.
+        """
+        if not (tx.records_events or self.listeners):
+            return
+        if record is not None and len(fields) <= 1 and fields.keys() <= {"reason"}:
+            # The common shape (a record and perhaps a reason), built without a kwargs merge.
+            event = Event(
+                kind,
+                tx.now,
+                record["id"],
+                self.pseudonym(record["phone"]),
+                record["account_id"],
+                fields.get("reason"),
+            )
+        else:
+            if record is not None:
+                fields.setdefault("verification_id", record["id"])
+                fields.setdefault("number", self.pseudonym(record["phone"]))
+                fields.setdefault("account_id", record["account_id"])
+            event = Event(kind, tx.now, **fields)
         tx.emit(event)
         if self.listeners:
             tx.after_commit(lambda: self._notify(event))

@@ -7,7 +7,7 @@ metrics, logs and the simulation's tables without leaking what they are about.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 KINDS = frozenset(
     {
@@ -36,9 +36,11 @@ KINDS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One decision: what happened, when, to which verification, and why."""
+class Event(NamedTuple):
+    """One decision: what happened, when, to which verification, and why.
+
+    An immutable named tuple: an operation emits two or three, so they must be cheap.
+    """
 
     kind: str
     at: float
@@ -48,7 +50,7 @@ class Event:
     reason: str | None = None
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return self._asdict()
 
     @classmethod
     def from_dict(cls, data: dict) -> Event:

@@ -38,12 +38,30 @@ def _open_starts(tx: Transaction, key: str, window_s: float) -> list[list]:
     return [e for e in (tx.get(key) or ()) if e[0] > start]
 
 
-def at_start(tx: Transaction, e164: str, fraud: FraudPolicy) -> str | None:
-    """Why starting a verification to ``e164`` looks like SMS pumping, or None."""
+Prefix = tuple[str, int, list[list]]
+"""A number's prefix key, its last four digits and the prefix's open starts."""
+
+
+def prefix_state(tx: Transaction, e164: str, fraud: FraudPolicy) -> Prefix | None:
+    """What ``at_start`` and ``note_start`` read, read once; None with the detectors off."""
     if not (fraud.sequential_starts or fraud.prefix_unverified_max):
         return None
     key, tail = _prefix_key(e164)
-    open_starts = _open_starts(tx, key, fraud.window_s)
+    return key, tail, _open_starts(tx, key, fraud.window_s)
+
+
+def at_start(
+    tx: Transaction, e164: str, fraud: FraudPolicy, state: Prefix | None = None
+) -> str | None:
+    """Why starting a verification to ``e164`` looks like SMS pumping, or None.
+
+    ``state`` is ``prefix_state`` of this transaction, when the caller already has it.
+    """
+    if state is None:
+        state = prefix_state(tx, e164, fraud)
+        if state is None:
+            return None
+    _, tail, open_starts = state
     if fraud.prefix_unverified_max and len(open_starts) >= fraud.prefix_unverified_max:
         return "prefix_volume"
     if fraud.sequential_starts:
@@ -55,12 +73,20 @@ def at_start(tx: Transaction, e164: str, fraud: FraudPolicy) -> str | None:
     return None
 
 
-def note_start(tx: Transaction, e164: str, verification_id: str, fraud: FraudPolicy) -> None:
-    """Remember an unverified start to this number's prefix."""
-    if not (fraud.sequential_starts or fraud.prefix_unverified_max):
-        return
-    key, tail = _prefix_key(e164)
-    open_starts = _open_starts(tx, key, fraud.window_s)[-(MAX_TRACKED - 1) :]
+def note_start(
+    tx: Transaction,
+    e164: str,
+    verification_id: str,
+    fraud: FraudPolicy,
+    state: Prefix | None = None,
+) -> None:
+    """Remember an unverified start to this number's prefix (``state`` as for ``at_start``)."""
+    if state is None:
+        state = prefix_state(tx, e164, fraud)
+        if state is None:
+            return
+    key, tail, open_starts = state
+    open_starts = open_starts[-(MAX_TRACKED - 1) :]
     open_starts.append([tx.now, tail, verification_id])
     tx.put(key, open_starts, expire_at=tx.now + fraud.window_s)
 

@@ -111,8 +111,10 @@ class Verifier:
 
     # -- sending -----------------------------------------------------------------------
 
-    def _limited(self, tx: Transaction, record: dict) -> RateLimited | None:
-        found = limits.send_wait(tx, record, self.policy.limits)
+    def _limited(
+        self, tx: Transaction, record: dict, buckets: limits.Buckets
+    ) -> RateLimited | None:
+        found = limits.send_wait(tx, record, self.policy.limits, buckets)
         if found is None:
             return None
         wait, bucket = found
@@ -125,18 +127,25 @@ class Verifier:
         record: dict,
         code: str,
         kind: str,
+        buckets: limits.Buckets,
+        prior: list[float] | None = None,
         channel: str = "sms",
         prior_calls: list[float] | None = None,
     ) -> None:
-        """Hand the code to the sender as an SMS, or as a call (``voice.py``)."""
+        """Count the message in its velocity ``buckets`` and its budget, then hand it off.
+
+        ``buckets`` (and for a start ``prior``) were read earlier in this transaction,
+        which has written none of those keys since, so they are not read again. A call
+        (``channel = "call"``) counts in the voice budget instead (``voice.py``).
+        """
         policy = self.policy
-        limits.record_send(tx, record, policy.limits)
+        limits.record_send(tx, record, policy.limits, buckets)
         if channel == "call":
             voice.note_call(tx, record, prior_calls or [], policy)
             body = voice.call_body(code, policy.code.ttl_s)
             kind = f"{kind}:call"
         else:
-            budget.note_send(tx, record, policy.send)
+            budget.note_send(tx, record, policy.send, prior)
             body = message_body(code, policy.code.ttl_s)
         seq = delivery.on_send(record, tx.now)
         message = Message(
@@ -151,12 +160,12 @@ class Verifier:
         superseded = [[h, at, gone if gone is not None else now] for h, at, gone in record["codes"]]
         record["codes"] = [
             *superseded,
-            [codes.code_hash(self._core.key, record["id"], code), now, None],
+            [self._core.keyed.code_hash(record["id"], code), now, None],
         ]
         record["expires_at"] = expiry.code_deadline(now, self.policy)
         record["expired_noted"] = False
         if self.policy.send.resend_same_code:
-            record["sealed"] = codes.seal(self._core.key, record["id"], code)
+            record["sealed"] = self._core.keyed.seal(record["id"], code)
         return code
 
     # -- operations --------------------------------------------------------------------
@@ -254,11 +263,14 @@ class Verifier:
         channel: str = "sms",
     ) -> Verification | VerificationError:
         core, policy, now, e164 = self._core, self.policy, tx.now, info.e164
-        pseudo = core.pseudonym(e164)
 
         def refused(error: VerificationError, reason: str | None = None) -> VerificationError:
             core.emit(
-                tx, "refused", account_id=account_id, number=pseudo, reason=reason or error.code
+                tx,
+                "refused",
+                account_id=account_id,
+                number=core.pseudonym(e164),
+                reason=reason or error.code,
             )
             return error
 
@@ -278,7 +290,13 @@ class Verifier:
         if failures.account_locked(tx, account_id, policy.limits):
             return refused(failures.account_lockout(), "account_locked")
         if decision.stepup == "refuse":
-            core.emit(tx, "stepup", account_id=account_id, number=pseudo, reason=decision.reason)
+            core.emit(
+                tx,
+                "stepup",
+                account_id=account_id,
+                number=core.pseudonym(e164),
+                reason=decision.reason,
+            )
             return refused(StepupRefused())
         if decision.stepup == "none":
             return self._approve_without_code(tx, info, account_id, reference, decision)
@@ -331,17 +349,21 @@ class Verifier:
             record["purpose"] = purpose
         if decision.points != ("no_payment",):
             core.emit(tx, "stepup", record, reason=decision.reason)
-        limited = self._limited(tx, record)
+        buckets = limits.send_buckets(tx, record, policy.limits)
+        limited = self._limited(tx, record, buckets)
         if limited is not None:
             return limited
-        reason = fraud.at_start(tx, e164, policy.fraud)
+        pumping = fraud.prefix_state(tx, e164, policy.fraud)
+        reason = None if pumping is None else fraud.at_start(tx, e164, policy.fraud, pumping)
         if reason is not None:
             core.emit(tx, "fraud_flagged", record, reason=reason)
             return AbnormalOperation(reason)
         code = self._issue(record, now)
-        fraud.note_start(tx, e164, record["id"], policy.fraud)
+        if pumping is not None:
+            fraud.note_start(tx, e164, record["id"], policy.fraud, pumping)
         core.emit(tx, "started", record)
-        self._send(tx, record, code, "start", channel, calls)  # a call counts in the record
+        # The send writes the call count and the delivery state into the record: store after.
+        self._send(tx, record, code, "start", buckets, prior, channel, calls)
         core.put(tx, record, index=True)
         return view(record, policy, now, created=True)
 
@@ -413,7 +435,8 @@ class Verifier:
         if refusal is not None:
             core.emit(tx, "refused", record, reason=refusal.code)
             return refusal
-        limited = self._limited(tx, record)
+        buckets = limits.send_buckets(tx, record, policy.limits)
+        limited = self._limited(tx, record, buckets)
         if limited is not None:
             return limited
         if channel == "call":
@@ -421,7 +444,7 @@ class Verifier:
         else:
             record = dict(record, sends=record["sends"] + 1, last_send_at=now, channel="sms")
         if policy.send.resend_same_code and not expiry.expired(record, now) and record["sealed"]:
-            code = codes.unseal(core.key, record["id"], record["sealed"])
+            code = core.keyed.unseal(record["id"], record["sealed"])
         else:
             code = self._issue(record, now)
         owns_index = tx.get(keys.pending(record["account_id"], record["phone"])) in (
@@ -429,7 +452,7 @@ class Verifier:
             record["id"],
         )
         core.emit(tx, "resent", record)
-        self._send(tx, record, code, "resend", channel, calls)
+        self._send(tx, record, code, "resend", buckets, None, channel, calls)
         core.put(tx, record, index=owns_index)
         return view(record, policy, now)
 
@@ -534,7 +557,8 @@ class Verifier:
             return AbnormalOperation(reason)
         typed = code if len(code) <= MAX_CODE_CHARS else ""
         # Compare against every hash so the time taken does not depend on which matched.
-        hits = [codes.matches(core.key, record["id"], typed, h) for h, _, _ in record["codes"]]
+        matches = core.keyed.matches
+        hits = [matches(record["id"], typed, h) for h, _, _ in record["codes"]]
         if hits[-1] or (policy.check.previous_codes_valid and any(hits)):
             return self._approve(tx, record)
         grace = policy.check.superseded_code_grace_s

@@ -40,10 +40,15 @@ def record(tx: Transaction, key: str, limit: int, window_s: float) -> None:
     """Count one event now under ``key`` (kept only as long as the window needs)."""
     if limit <= 0:
         return
-    start = tx.now - window_s
-    recent = [t for t in (tx.get(key) or ()) if t > start][-(limit - 1) :] if limit > 1 else []
-    recent.append(tx.now)
-    tx.put(key, recent, expire_at=tx.now + window_s)
+    now = tx.now
+    stamps = tx.get(key)
+    if stamps and limit > 1:
+        start = now - window_s
+        recent = [t for t in stamps if t > start][-(limit - 1) :]
+        recent.append(now)
+    else:  # the first event in the window (the common case), or a limit of one
+        recent = [now]
+    tx.put(key, recent, expire_at=now + window_s)
 
 
 def ip_subject(ip: str) -> str:
@@ -81,16 +86,29 @@ def send_buckets(tx: Transaction, record: dict, lim: LimitsPolicy) -> list[tuple
     return buckets
 
 
-def send_wait(tx: Transaction, record: dict, lim: LimitsPolicy) -> tuple[float, str] | None:
-    """(longest wait, bucket name) if one more SMS does not fit now, else None."""
+Buckets = list[tuple[str, int, float]]
+
+
+def send_wait(
+    tx: Transaction, record: dict, lim: LimitsPolicy, buckets: Buckets | None = None
+) -> tuple[float, str] | None:
+    """(longest wait, bucket name) if one more SMS does not fit now, else None.
+
+    ``buckets`` are this record's ``send_buckets``, when the caller already has them.
+    """
     waits = []
-    for key, limit, window in send_buckets(tx, record, lim):
+    for key, limit, window in buckets if buckets is not None else send_buckets(tx, record, lim):
         wait = retry_after(tx, key, limit, window)
         if wait is not None:
             waits.append((wait, key.split(":")[1]))
     return max(waits) if waits else None
 
 
-def record_send(tx: Transaction, verification: dict, lim: LimitsPolicy) -> None:
-    for key, limit, window in send_buckets(tx, verification, lim):
+def record_send(
+    tx: Transaction, verification: dict, lim: LimitsPolicy, buckets: Buckets | None = None
+) -> None:
+    """Count one SMS in each of its buckets (``buckets`` as for ``send_wait``)."""
+    if buckets is None:
+        buckets = send_buckets(tx, verification, lim)
+    for key, limit, window in buckets:
         record(tx, key, limit, window)

@@ -7,8 +7,8 @@ receive SMS, is this country allowed) and keeps the answers for repeated numbers
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
@@ -25,8 +25,7 @@ MAX_PHONE_CHARS = 64
 _COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 
 
-@dataclass(frozen=True, slots=True)
-class PhoneInfo:
+class PhoneInfo(NamedTuple):
     """A parsed, valid number: E.164 form, region (ISO 3166 alpha-2) and line type name."""
 
     e164: str
@@ -47,8 +46,10 @@ def _parse(phone: str, country: str | None) -> PhoneInfo | str:
     if kind == PhoneNumberType.UNKNOWN:
         return "not a valid number" + (f" for {country}" if country else "")
     region = phonenumbers.region_code_for_number(number) or "ZZ"
-    kind = TYPE_NAMES[kind]
-    return PhoneInfo(phonenumbers.format_number(number, PhoneNumberFormat.E164), region, kind)
+    # E.164 of a valid number is "+", the country code and the national significant
+    # number: what ``format_number(..., E164)`` returns, without its generic dispatch.
+    e164 = f"+{number.country_code}{phonenumbers.national_significant_number(number)}"
+    return PhoneInfo(e164, region, TYPE_NAMES[kind])
 
 
 def parse_phone(phone: object, country: object) -> PhoneInfo:

@@ -8,17 +8,15 @@ only if the decision to send it was committed.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from . import keys
 from .clock import Clock
 from .store import Store, Transaction
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One SMS. ``code`` is there for the sandbox and the simulated phone only.
+class Message(NamedTuple):
+    """One SMS (an immutable named tuple). ``code`` is for the sandbox and simulated phone.
 
     ``kind`` is ``code`` for a verification code, ``notice`` for a message that carries
     none (the notice to the old number after a change of number; ``code`` is empty).
@@ -35,7 +33,7 @@ class Message:
     seq: int = 0  # its number among the verification's messages (delivery receipts name it)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return self._asdict()
 
 
 class Sender(Protocol):

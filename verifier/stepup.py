@@ -69,9 +69,13 @@ def check_payment(payment: object) -> dict | None:
     return {**payment, "currency": currency.upper() if currency else None}
 
 
+NO_PAYMENT = Decision("code", ("no_payment",))
+STEPUP_OFF = Decision("code", ("stepup_off",))
+
+
 def decide(payment: dict | None, policy: StepupPolicy) -> Decision:
     if payment is None or not policy.enabled:
-        return Decision("code", ("no_payment",) if payment is None else ("stepup_off",))
+        return NO_PAYMENT if payment is None else STEPUP_OFF
     points = [flag for flag in FLAGS if payment.get(flag) is not False]
     age = payment.get("account_age_days")
     if age is None or age < policy.min_account_age_days:

@@ -33,6 +33,7 @@ class Transaction(Protocol):
     """What an engine operation sees while it runs inside ``Store.transact``."""
 
     now: float
+    records_events: bool  # False: the store drops events, so one nobody hears need not exist
 
     def get(self, key: str) -> Any: ...
     def put(self, key: str, value: Any, expire_at: float | None = None) -> None: ...
@@ -59,6 +60,7 @@ class BufferedTransaction:
     """
 
     __slots__ = ("callbacks", "events", "now", "writes")
+    records_events = True
 
     def __init__(self, now: float) -> None:
         self.now = now

@@ -74,6 +74,8 @@ def test_every_regions_example_mobile_is_accepted():
             continue
         info = parse_phone(e164(example), None)
         assert info.type in ("MOBILE", "FIXED_LINE_OR_MOBILE"), (region, info)
+        national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL)
+        assert parse_phone(national, region).e164 == e164(example), region
         check_policy(info, NUMBERS)
         checked += 1
     assert checked > 200

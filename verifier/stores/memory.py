@@ -9,17 +9,20 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..events import Event
-from ..store import BufferedTransaction, Transaction
+from ..store import _DELETED, BufferedTransaction, Transaction
 
 T = TypeVar("T")
 
 
 class _MemoryTransaction(BufferedTransaction):
-    __slots__ = ("_data",)
+    __slots__ = ("_data", "records_events")
 
-    def __init__(self, data: dict[str, tuple[Any, float | None]], now: float) -> None:
+    def __init__(
+        self, data: dict[str, tuple[Any, float | None]], now: float, records_events: bool
+    ) -> None:
         super().__init__(now)
         self._data = data
+        self.records_events = records_events
 
     def _load(self, key: str) -> Any:
         entry = self._data.get(key)
@@ -29,6 +32,17 @@ class _MemoryTransaction(BufferedTransaction):
         if expire_at is not None and expire_at <= self.now:
             return None
         return value
+
+    def get(self, key: str) -> Any:
+        # The buffered read and the committed read in one call: an engine operation reads
+        # a dozen keys, so the layer of calls in ``BufferedTransaction.get`` shows.
+        entry = self.writes.get(key) or self._data.get(key)
+        if entry is None or entry is _DELETED:
+            return None
+        expire_at = entry[1]
+        if expire_at is not None and expire_at <= self.now and key not in self.writes:
+            return None
+        return entry[0]
 
 
 class MemoryStore:
@@ -50,23 +64,24 @@ class MemoryStore:
 
     def transact(self, fn: Callable[[Transaction], T], now: float) -> T:
         with self._lock:
-            self._purge(now)
-            tx = _MemoryTransaction(self._data, now)
-            result = fn(tx)
+            heap = self._expiry
+            if heap and heap[0][0] <= now:
+                self._purge(now)
             data = self._data
+            tx = _MemoryTransaction(data, now, self._keep_events)
+            result = fn(tx)
+            push = heapq.heappush
             for key, written in tx.writes.items():
-                if isinstance(written, tuple):
-                    old = data.get(key)
-                    data[key] = written
-                    expire_at = written[1]
-                    # One heap entry per key: a later expiry is found when the earlier
-                    # entry comes due (``_purge`` moves it), so only an earlier one is pushed.
-                    if expire_at is not None and (
-                        old is None or old[1] is None or expire_at < old[1]
-                    ):
-                        heapq.heappush(self._expiry, (expire_at, key))
-                else:
+                if written is _DELETED:
                     data.pop(key, None)
+                    continue
+                old = data.get(key)
+                data[key] = written
+                expire_at = written[1]
+                # One heap entry per key: a later expiry is found when the earlier
+                # entry comes due (``_purge`` moves it), so only an earlier one is pushed.
+                if expire_at is not None and (old is None or old[1] is None or expire_at < old[1]):
+                    push(heap, (expire_at, key))
             if self._keep_events:
                 self._events.extend(tx.events)
         if tx.callbacks:
