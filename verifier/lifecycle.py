@@ -78,6 +78,28 @@ class Verifier:
         self._new_id = id_source or _new_id
         self.registry = Registry(self._core)
 
+    def with_policy(
+        self, policy: Policy, *, id_source: Callable[[], str] | None = None
+    ) -> Verifier:
+        """A verifier for another policy on the same store, sender, clock, key and listeners.
+
+        One service can then run several policies side by side (the Twilio-shaped API maps
+        each of its services to one); they share every record, budget and lock, and a
+        listener subscribed to either hears the events of both.
+        """
+        core = self._core
+        twin = Verifier(
+            policy,
+            core.store,
+            core.sender,
+            core.clock,
+            hmac_key=core.key,
+            code_source=self._code,
+            id_source=id_source or self._new_id,
+        )
+        twin._core.listeners = core.listeners  # the same list: later subscriptions reach both
+        return twin
+
     @property
     def policy(self) -> Policy:
         return self._core.policy
@@ -148,11 +170,16 @@ class Verifier:
         client_ip: str | None = None,
         device_id: str | None = None,
         payment: dict | None = None,
+        *,
+        resend_pending: bool = False,
     ) -> Verification:
         """Send a code to ``phone`` for ``account_id``, or return the pending verification.
 
-        With a ``payment`` summary, ``verifier.stepup`` may decide that no code is needed
-        (approved at once, ``stepup = "none"``) or refuse the payment.
+        With ``resend_pending``, a pending verification of the same order is sent again
+        instead (its cooldown and send cap apply), in the same transaction: the semantics
+        of the Twilio-shaped API, where starting again means "resend". With a ``payment``
+        summary, ``verifier.stepup`` may decide that no code is needed (approved at once,
+        ``stepup = "none"``) or refuse the payment.
         """
         account_id = text_arg("account_id", account_id, 128)
         payment = stepup.check_payment(payment)
@@ -170,7 +197,9 @@ class Verifier:
             return core.refuse(err, account_id, core.pseudonym(info.e164))
         decision = stepup.decide(payment, self.policy.stepup)
         return core.run(
-            lambda tx: self._start(tx, info, account_id, reference, client_ip, device_id, decision)
+            lambda tx: self._start(
+                tx, info, account_id, reference, client_ip, device_id, decision, resend_pending
+            )
         )
 
     def _start(
@@ -182,6 +211,7 @@ class Verifier:
         client_ip: str | None,
         device_id: str | None,
         decision: stepup.Decision,
+        resend_pending: bool = False,
     ) -> Verification | VerificationError:
         core, policy, now, e164 = self._core, self.policy, tx.now, info.e164
         pseudo = core.pseudonym(e164)
@@ -210,6 +240,8 @@ class Verifier:
         ):
             existing = None
         if existing is not None and existing["reference"] == reference:
+            if resend_pending:
+                return self._resend(tx, existing["id"])
             return view(existing, policy, now, created=False)
         # Sends of this account's earlier verifications of this number still count.
         prior = budget.prior_sends(tx, account_id, e164, policy.send)
@@ -232,6 +264,7 @@ class Verifier:
             "expires_at": expiry.code_deadline(now, policy),
             "sends": len(prior) + 1,
             "last_send_at": now,
+            "sent_at": [now],
             "codes": [],
             "sealed": None,
             "wrong": 0,
@@ -281,6 +314,7 @@ class Verifier:
             "expires_at": now,
             "sends": 0,
             "last_send_at": now,
+            "sent_at": [],
             "codes": [],
             "sealed": None,
             "wrong": 0,
@@ -314,7 +348,12 @@ class Verifier:
         limited = self._limited(tx, record)
         if limited is not None:
             return limited
-        record = dict(record, sends=record["sends"] + 1, last_send_at=now)
+        record = dict(
+            record,
+            sends=record["sends"] + 1,
+            last_send_at=now,
+            sent_at=[*record.get("sent_at", ()), now],
+        )
         if policy.send.resend_same_code and not expiry.expired(record, now) and record["sealed"]:
             code = codes.unseal(core.key, record["id"], record["sealed"])
         else:
@@ -417,6 +456,42 @@ class Verifier:
         fraud.note_completion(tx, record["phone"], record["id"], self.policy.fraud)
         core.emit(tx, "checked_ok", record)
         return view(record, self.policy, tx.now)
+
+    def approve(self, verification_id: str) -> Verification:
+        """Approve a pending verification without a code: the back end vouches for it.
+
+        For a caller that confirmed the number another way (Twilio's ``Status=approved``);
+        the same closing rules as a right code apply (ownership, budget, fraud notes).
+        """
+        core = self._core
+
+        def op(tx: Transaction):
+            record = core.load(tx, verification_id)
+            if record is None:
+                return NotFound()
+            refusal = attempts.not_open(record, tx.now)
+            if refusal is not None:
+                return refusal
+            if expiry.expired(record, tx.now):
+                return CodeExpired()
+            return self._approve(tx, record)
+
+        return core.run(op)
+
+    def pending_for(self, account_id: str, phone: str, country: str | None = None) -> Verification:
+        """The account's pending verification of ``phone``; ``LockedOut`` or ``NotFound``."""
+        account_id = text_arg("account_id", account_id, 128)
+        e164 = parse_phone(phone, country).e164
+        core = self._core
+
+        def op(tx: Transaction):
+            record = core.load(tx, tx.get(keys.pending(account_id, e164)))
+            if record is None or record["state"] != "pending":
+                # No attempts left: the number+account is locked, which is the answer.
+                return attempts.locked_at_start(tx, account_id, e164) or NotFound()
+            return view(record, self.policy, tx.now)
+
+        return core.run(op)
 
     def consume(self, verification_id: str, reference: str | None = None) -> Verification:
         """The purchase step: use an approval once, for its own order, while it is fresh."""

@@ -11,7 +11,8 @@ from .policy import Policy
 
 @dataclass(frozen=True, slots=True)
 class Verification:
-    """A verification's public state; the HTTP resource has exactly these fields."""
+    """A verification's public state; ``/v1`` serves these fields but ``updated_at`` and
+    ``sent_at``, which the Twilio-shaped ``/v2`` needs for its dates and send attempts."""
 
     id: str
     status: str  # pending, approved, consumed, cancelled, expired, locked
@@ -28,6 +29,8 @@ class Verification:
     consumed_at: float | None
     locked_until: float | None
     stepup: str  # "code": a code was asked for; "none": approved without one (payment risk)
+    updated_at: float
+    sent_at: tuple[float, ...]  # when each of this verification's codes was sent
     created: bool = False  # this call created it and sent a code
 
     def to_dict(self) -> dict:
@@ -51,5 +54,7 @@ def view(record: dict, policy: Policy, now: float, created: bool = False) -> Ver
         consumed_at=record.get("consumed_at"),
         locked_until=record["locked_until"],
         stepup=record.get("stepup", "code"),
+        updated_at=record.get("updated_at", record["created_at"]),
+        sent_at=tuple(record.get("sent_at") or (record["last_send_at"],) * bool(record["sends"])),
         created=created,
     )

@@ -214,6 +214,13 @@ SCENARIOS = {
     "locked_out": _locked,
     "verification_not_pending": _not_pending,
     "abnormal_operation": _abnormal,
+    "stepup_refused": lambda service: (
+        start(
+            service({"stepup.refuse_at_points": 4}),
+            payment={"amount": 90000, "currency": "JPY", "new_device": True},
+        ),
+        False,
+    ),
     "reference_mismatch": _reference_mismatch,
     "approval_expired": _approval_expired,
     "already_consumed": _already_consumed,
@@ -426,7 +433,7 @@ def test_sandbox_off_is_404(service):
 
 def test_unknown_routes_and_methods(service):
     svc = service()
-    assert_problem(svc.client.get("/v2/nothing"), "not_found", title=UnknownRoute.message)
+    assert_problem(svc.client.get("/v9/nothing"), "not_found", title=UnknownRoute.message)
     answer = svc.client.patch("/v1/verifications/ver_x")
     assert answer.status_code == 405 and answer.json()["code"] == "method_not_allowed"
     assert "allow" in answer.headers
