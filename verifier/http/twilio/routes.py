@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from ...errors import IncorrectCode, InvalidRequest, NotFound
 from ...phone import parse_phone
 from ...verification import Verification
+from .. import clients
 from . import shapes
 from .errors import InvalidParameter
 from .services import MAX_NAME, Services
@@ -98,6 +99,17 @@ def _e164(to: str) -> str:
     return parse_phone(to, None).e164
 
 
+def _client_ip(request: Request, device_ip: str | None) -> str:
+    """``DeviceIp`` if given; else, as on ``/v1``, a trusted proxy's header or the key."""
+    if device_ip is not None:
+        ip = clients.address(device_ip)
+        if ip is None:
+            raise InvalidParameter("DeviceIp", "expected an IP address")
+        return ip
+    caller = request.scope["state"]["caller"]
+    return clients.resolve(request, None, request.app.state.config, caller)[0]
+
+
 def _verification(request: Request, service: dict, sid: str) -> Verification:
     """The verification ``sid`` of ``service``; another service's answers 20404 too."""
     ver = _services(request).verifier_for(service).get(sid)
@@ -160,14 +172,13 @@ def create_verification(service_sid: str, request: Request, form: Form) -> dict:
     locale = _text(form, "Locale", 16)
     if locale is not None and not LOCALE.match(locale):
         raise InvalidParameter("Locale", "expected a language tag such as en or pt-BR")
-    device_ip = _text(form, "DeviceIp", 64)
     e164 = _e164(to)
     services = _services(request)
     ver = services.verifier_for(service).start(
         phone=e164,
         country=None,
         account_id=services.account_id(service, e164),
-        client_ip=device_ip,
+        client_ip=_client_ip(request, _text(form, "DeviceIp", 64)),
         resend_pending=True,
     )
     return shapes.verification(ver, service["sid"], _account(request), _base(request))
