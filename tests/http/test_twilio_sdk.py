@@ -196,12 +196,25 @@ def test_schemathesis_over_twilios_description(server, service, tmp_path):
 
     Only two checks apply: no 5xx, and no answer that its documented schema refutes.
     Twilio's description documents few error statuses, so a refusal (4xx) it does not
-    list is not a violation; the ``ServiceSid`` of every operation is a real service, so
-    the fuzz reaches the verification handlers instead of stopping at 20404.
+    list is not a violation. The ``ServiceSid`` of every operation is a real service, and
+    the verification ``Sid`` of fetch and update a real verification, so the fuzz reaches
+    the handlers and their 200 answers instead of stopping at 20404.
     """
     schema = REFERENCE / "twilio_verify_v2.json"
+    verify = sdk(server).verify.v2.services(service.sid)
+    read, update = (
+        verify.verifications.create(to=jp_mobile(41_000_100 + n)[1], channel="sms").sid
+        for n in range(2)
+    )
     config = tmp_path / "schemathesis.toml"
-    config.write_text(f'[parameters]\n"path.ServiceSid" = "{service.sid}"\n')
+    config.write_text(
+        f'[parameters]\n"path.ServiceSid" = "{service.sid}"\n'
+        + "".join(
+            f'[[operations]]\ninclude-operation-id = "{op}"\n'
+            f'parameters = {{ "path.Sid" = "{sid}" }}\n'
+            for op, sid in (("FetchVerification", read), ("UpdateVerification", update))
+        )
+    )
     command = [
         str(Path(sys.executable).with_name("schemathesis")),
         "--config-file",
