@@ -110,6 +110,7 @@ class Core:
     def put(self, tx: Transaction, record: dict, index: bool = False) -> None:
         """Store a record until it may be purged; with ``index`` keep its pending index as long."""
         purge_at = expiry.purge_at(record, tx.now, self.policy)
+        record["updated_at"] = tx.now  # every write is a change a caller may want dated
         tx.put(keys.verification(record["id"]), record, expire_at=purge_at)
         if index:
             tx.put(

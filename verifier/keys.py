@@ -85,3 +85,11 @@ API_KEYS = "apikey:"
 def api_key(digest: str) -> str:
     """The scope of one API secret, by its SHA-256 digest."""
     return f"{API_KEYS}{digest}"
+
+
+TWILIO_SERVICES = "twilio:service:"
+
+
+def twilio_service(service_sid: str) -> str:
+    """A Twilio-shaped ``/v2`` service (``VA…``) and the policy settings it maps to."""
+    return f"{TWILIO_SERVICES}{service_sid}"

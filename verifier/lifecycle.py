@@ -81,6 +81,28 @@ class Verifier:
         self._new_id = id_source or _new_id
         self.registry = Registry(self._core)
 
+    def with_policy(
+        self, policy: Policy, *, id_source: Callable[[], str] | None = None
+    ) -> Verifier:
+        """A verifier for another policy on the same store, sender, clock, key and listeners.
+
+        One service can then run several policies side by side (the Twilio-shaped API maps
+        each of its services to one); they share every record, budget and lock, and a
+        listener subscribed to either hears the events of both.
+        """
+        core = self._core
+        twin = Verifier(
+            policy,
+            core.store,
+            core.sender,
+            core.clock,
+            hmac_key=core.key,
+            code_source=self._code,
+            id_source=id_source or self._new_id,
+        )
+        twin._core.listeners = core.listeners  # the same list: later subscriptions reach both
+        return twin
+
     @property
     def policy(self) -> Policy:
         return self._core.policy
@@ -180,12 +202,17 @@ class Verifier:
         device_id: str | None = None,
         payment: dict | None = None,
         channel: str | None = None,
+        *,
+        resend_pending: bool = False,
     ) -> Verification:
         """Send a code to ``phone`` for ``account_id``, or return the pending verification.
 
-        With a ``payment`` summary, ``verifier.stepup`` may decide that no code is needed
-        (approved at once, ``stepup = "none"``) or refuse the payment. ``channel`` is
-        ``sms`` (the default) or ``call`` (``verifier.voice``).
+        With ``resend_pending``, a pending verification of the same order is sent again
+        instead (its cooldown and send cap apply), in the same transaction: the semantics
+        of the Twilio-shaped API, where starting again means "resend". With a ``payment``
+        summary, ``verifier.stepup`` may decide that no code is needed (approved at once,
+        ``stepup = "none"``) or refuse the payment. ``channel`` is ``sms`` (the default)
+        or ``call`` (``verifier.voice``).
         """
         payment = stepup.check_payment(payment)
         reference = text_arg("reference", reference, 256, optional=True)
@@ -198,6 +225,7 @@ class Verifier:
             device_id,
             payment,
             channel=voice.channel_arg(channel),
+            resend_pending=resend_pending,
         )
 
     def change_number(
@@ -230,6 +258,7 @@ class Verifier:
         payment: dict | None,
         purpose: str | None = None,
         channel: str = "sms",
+        resend_pending: bool = False,
     ) -> Verification:
         account_id = text_arg("account_id", account_id, 128)
         client_ip = text_arg("client_ip", client_ip, 64, optional=True)
@@ -246,7 +275,16 @@ class Verifier:
         decision = stepup.decide(payment, self.policy.stepup)
         return core.run(
             lambda tx: self._start(
-                tx, info, account_id, reference, client_ip, device_id, decision, purpose, channel
+                tx,
+                info,
+                account_id,
+                reference,
+                client_ip,
+                device_id,
+                decision,
+                purpose,
+                channel,
+                resend_pending,
             )
         )
 
@@ -261,6 +299,7 @@ class Verifier:
         decision: stepup.Decision,
         purpose: str | None = None,
         channel: str = "sms",
+        resend_pending: bool = False,
     ) -> Verification | VerificationError:
         core, policy, now, e164 = self._core, self.policy, tx.now, info.e164
 
@@ -306,6 +345,8 @@ class Verifier:
         ):
             existing = None
         if existing is not None and existing["reference"] == reference:
+            if resend_pending:
+                return self._resend(tx, existing["id"], channel)
             return view(existing, policy, now, created=False)
         # Sends of this account's earlier verifications of this number still count.
         prior = budget.prior_sends(tx, account_id, e164, policy.send)
@@ -335,6 +376,7 @@ class Verifier:
             "last_send_at": now,
             "channel": channel,
             "line_type": info.type,
+            "sent_at": [now],
             "codes": [],
             "sealed": None,
             "wrong": 0,
@@ -390,6 +432,7 @@ class Verifier:
             "expires_at": now,
             "sends": 0,
             "last_send_at": now,
+            "sent_at": [],
             "codes": [],
             "sealed": None,
             "wrong": 0,
@@ -439,10 +482,17 @@ class Verifier:
         limited = self._limited(tx, record, buckets)
         if limited is not None:
             return limited
+        sent_at = [*record.get("sent_at", ()), now]
         if channel == "call":
-            record = dict(record, channel="call")
+            record = dict(record, channel="call", sent_at=sent_at)
         else:
-            record = dict(record, sends=record["sends"] + 1, last_send_at=now, channel="sms")
+            record = dict(
+                record,
+                sends=record["sends"] + 1,
+                last_send_at=now,
+                channel="sms",
+                sent_at=sent_at,
+            )
         if policy.send.resend_same_code and not expiry.expired(record, now) and record["sealed"]:
             code = core.keyed.unseal(record["id"], record["sealed"])
         else:
@@ -612,6 +662,42 @@ class Verifier:
             verification_id=record["id"],
             reason="number_changed",
         )
+
+    def approve(self, verification_id: str) -> Verification:
+        """Approve a pending verification without a code: the back end vouches for it.
+
+        For a caller that confirmed the number another way (Twilio's ``Status=approved``);
+        the same closing rules as a right code apply (ownership, budget, fraud notes).
+        """
+        core = self._core
+
+        def op(tx: Transaction):
+            record = core.load(tx, verification_id)
+            if record is None:
+                return NotFound()
+            refusal = attempts.not_open(record, tx.now)
+            if refusal is not None:
+                return refusal
+            if expiry.expired(record, tx.now):
+                return CodeExpired()
+            return self._approve(tx, record)
+
+        return core.run(op)
+
+    def pending_for(self, account_id: str, phone: str, country: str | None = None) -> Verification:
+        """The account's pending verification of ``phone``; ``LockedOut`` or ``NotFound``."""
+        account_id = text_arg("account_id", account_id, 128)
+        e164 = parse_phone(phone, country).e164
+        core = self._core
+
+        def op(tx: Transaction):
+            record = core.load(tx, tx.get(keys.pending(account_id, e164)))
+            if record is None or record["state"] != "pending":
+                # No attempts left: the number+account is locked, which is the answer.
+                return attempts.locked_at_start(tx, account_id, e164) or NotFound()
+            return view(record, self.policy, tx.now)
+
+        return core.run(op)
 
     def consume(self, verification_id: str, reference: str | None = None) -> Verification:
         """The purchase step: use an approval once, for its own order, while it is fresh."""

@@ -17,7 +17,8 @@ from .voice import calls_left
 
 
 class Verification(NamedTuple):
-    """A verification's public state; the HTTP resource has exactly these fields."""
+    """A verification's public state; ``/v1`` serves these fields but ``updated_at`` and
+    ``sent_at``, which the Twilio-shaped ``/v2`` needs for its dates and send attempts."""
 
     id: str
     status: str  # pending, approved, consumed, cancelled, expired, locked
@@ -34,6 +35,8 @@ class Verification(NamedTuple):
     consumed_at: float | None
     locked_until: float | None
     stepup: str  # "code": a code was asked for; "none": approved without one (payment risk)
+    updated_at: float
+    sent_at: tuple[float, ...]  # when each of this verification's codes was sent
     channel: str = "sms"  # of the last code sent: "sms" or "call"
     calls_left: int = 0
     delivery: dict | None = None  # the last message's state and times (``delivery.py``)
@@ -60,6 +63,8 @@ def view(record: dict, policy: Policy, now: float, created: bool = False) -> Ver
         consumed_at=record.get("consumed_at"),
         locked_until=record["locked_until"],
         stepup=record.get("stepup", "code"),
+        updated_at=record.get("updated_at", record["created_at"]),
+        sent_at=tuple(record.get("sent_at") or (record["last_send_at"],) * bool(record["sends"])),
         channel=record.get("channel", "sms"),
         calls_left=calls_left(record, policy),
         delivery=delivery_view(record),

@@ -17,7 +17,7 @@ from fastapi.openapi.utils import get_openapi
 
 from ..lifecycle import Verifier
 from ..senders import SandboxSender
-from . import metrics, problems, routes
+from . import metrics, problems, routes, twilio
 from .auth import Authenticate, KeyRing
 from .clients import LOOPBACK, Network
 from .idempotency import Idempotency
@@ -98,8 +98,9 @@ def create_app(
         outbox_depth=outbox_depth,
     )
     verifier.subscribe(metrics.on_event)
-    problems.install(app)
-    routers = [routes.router]
+    app.state.twilio_services = twilio.Services(verifier)
+    problems.install(app, dialects={twilio.PREFIX: twilio.error_response})
+    routers = [routes.router, twilio.router]
     if sandbox is not None:
         routers.append(routes.sandbox_router)
     if bench:
@@ -109,6 +110,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=body_limit)
     # Outside the body limit: an anonymous caller's body is never read.
     app.add_middleware(Authenticate, keyring=keyring, prefixes=PROTECTED, open_prefixes=SIGNED)
+    app.add_middleware(twilio.TwilioAuthenticate, keyring=keyring)
     # Added last, so outermost: it times, counts and shields everything inside.
     known = [route for router in routers for route in router.routes]
     app.state.routes = known

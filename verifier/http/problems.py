@@ -82,6 +82,15 @@ def problem_response(err: VerificationError, headers: dict[str, str] | None = No
     return Response(body, status_code=err.http_status, headers=headers, media_type=MEDIA_TYPE)
 
 
+def respond(request: Request, err: VerificationError, headers: dict | None = None) -> Response:
+    """The error response in the dialect of the request's path (``/v2/``: Twilio's JSON)."""
+    path = request.scope.get("path", "")
+    for prefix, build in getattr(request.app.state, "problem_dialects", {}).items():
+        if path.startswith(prefix):
+            return build(err, headers)
+    return problem_response(err, headers)
+
+
 def _where(loc: tuple) -> str:
     return ".".join(str(part) for part in loc) or "request"
 
@@ -105,14 +114,14 @@ def _mark(request: Request, err: VerificationError) -> None:
 async def on_refusal(request: Request, exc: Exception) -> Response:
     err = exc if isinstance(exc, VerificationError) else InternalError()
     _mark(request, err)
-    return problem_response(err)
+    return respond(request, err)
 
 
 async def on_invalid(request: Request, exc: Exception) -> Response:
     detail = describe(exc) if isinstance(exc, RequestValidationError) else None
     err = InvalidRequest(detail)
     _mark(request, err)
-    return problem_response(err)
+    return respond(request, err)
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -129,7 +138,7 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     else:
         err = InternalError()
     _mark(request, err)
-    return problem_response(err, headers)
+    return respond(request, err, headers)
 
 
 def allowed_methods(request: Request) -> list[str]:
@@ -142,8 +151,13 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-def install(app: FastAPI) -> None:
-    """Route every error the app can raise to a problem body."""
+def install(app: FastAPI, dialects: dict | None = None) -> None:
+    """Route every error the app can raise to a problem body.
+
+    ``dialects`` maps a path prefix to the builder of its own error responses (the
+    Twilio-shaped ``/v2`` answers Twilio's bodies, not RFC 9457 problems).
+    """
+    app.state.problem_dialects = dict(dialects or {})
     app.add_exception_handler(VerificationError, on_refusal)
     app.add_exception_handler(RequestValidationError, on_invalid)
     app.add_exception_handler(HTTPException, on_http_error)

@@ -86,7 +86,8 @@ def _verifier(request: Request) -> Verifier:
 
 def _out(ver: Verification, caller: Caller) -> dict:
     out = ver.to_dict()
-    out.pop("created", None)
+    for field in ("created", "updated_at", "sent_at"):  # /v2 fields, not in the v1 resource
+        out.pop(field, None)
     if not caller.admin:
         out["phone"] = mask(out["phone"])
     return out
