@@ -47,9 +47,15 @@ from .schemas import (
 
 T = TypeVar("T")
 
-router = APIRouter()
-sandbox_router = APIRouter(tags=["sandbox"])
-bench_router = APIRouter(include_in_schema=False)
+
+def operation_id(route) -> str:
+    """operationId = the handler's name (the OpenAPI links and the clients rely on it)."""
+    return route.name
+
+
+router = APIRouter(generate_unique_id_function=operation_id)
+sandbox_router = APIRouter(tags=["sandbox"], generate_unique_id_function=operation_id)
+bench_router = APIRouter(include_in_schema=False, generate_unique_id_function=operation_id)
 
 AccountId = Annotated[str, Path(min_length=1, max_length=128, pattern=NO_CONTROL)]
 Country = Annotated[
