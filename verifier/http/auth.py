@@ -230,7 +230,9 @@ def require(needed: str):
     if needed not in SCOPES:
         raise ValueError(f"unknown scope {needed!r}")
 
-    def dependency(
+    # A coroutine, so FastAPI runs it on the event loop: it does no I/O, and a sync
+    # dependency would cost a hop to the thread pool on every request.
+    async def dependency(
         request: Request, _bearer: None = Security(BEARER), _basic: None = Security(BASIC)
     ) -> Caller:
         caller = caller_of(request)

@@ -27,26 +27,39 @@ FIELDS = (
 )
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
+
+
 class JsonFormatter(logging.Formatter):
-    """``{"ts", "level", "logger", "pid", "msg", ...known extra fields}`` on one line."""
+    """``{"ts", "level", "logger", "pid", "msg", ...known extra fields}`` on one line.
+
+    One line per request is written, so this is on every request's path: the second's
+    stamp is kept between lines and the fields are read from the record's ``__dict__``.
+    """
+
+    _second: int = -1
+    _stamp: str = ""
 
     def format(self, record: logging.LogRecord) -> str:
-        ms = int(record.msecs)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        second = int(record.created)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        attrs = record.__dict__
         line = {
-            "ts": f"{stamp}.{ms:03d}Z",
+            "ts": f"{self._stamp}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "pid": record.process,
             "msg": record.getMessage(),
         }
         for name in FIELDS:
-            if hasattr(record, name):
-                line[name] = getattr(record, name)
+            if name in attrs:
+                line[name] = attrs[name]
         if record.exc_info and record.exc_info[0] is not None:
             # The type only: an exception's message may quote the input.
             line["error_type"] = record.exc_info[0].__name__
-        return json.dumps(line, separators=(",", ":"))
+        return _ENCODE(line)
 
 
 def uvicorn_config(level: str | None = None) -> dict:

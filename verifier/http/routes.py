@@ -1,20 +1,29 @@
 """The v1 endpoints: each one reads its request, calls the engine, and shapes its answer.
 
-Handlers are plain ``def`` because the engine is synchronous (a store transaction may
-wait on SQLite or Redis): FastAPI runs them in its thread pool. Refusals are raised as
+The engine is synchronous (a store transaction may wait on SQLite or Redis), so each
+handler is written as a plain function and wrapped by :func:`offload`: FastAPI sees a
+coroutine, and the handler's body runs in the thread pool once per request, or on the
+event loop itself when the store is the in-process ``MemoryStore``, which never waits.
+FastAPI would otherwise hop to the pool three times per request (the scope dependency,
+the handler, the response validation), and each hop costs about as much as the engine's
+work on the memory store (docs/benchmarks.md, "HTTP service"). Refusals are raised as
 ``VerificationError`` and turned into problem bodies by ``problems``.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
 from ..errors import NotFound, VerificationError
 from ..lifecycle import Verifier
 from ..phone import check_policy, mask, parse_phone
+from ..stores.memory import MemoryStore
 from ..verification import Verification
 from . import clients, problems
 from .auth import Caller, require
@@ -40,9 +49,17 @@ from .schemas import (
     VerificationOut,
 )
 
-router = APIRouter()
-sandbox_router = APIRouter(tags=["sandbox"])
-bench_router = APIRouter(include_in_schema=False)
+T = TypeVar("T")
+
+
+def operation_id(route) -> str:
+    """operationId = the handler's name (the OpenAPI links and the clients rely on it)."""
+    return route.name
+
+
+router = APIRouter(generate_unique_id_function=operation_id)
+sandbox_router = APIRouter(tags=["sandbox"], generate_unique_id_function=operation_id)
+bench_router = APIRouter(include_in_schema=False, generate_unique_id_function=operation_id)
 
 AccountId = Annotated[str, Path(min_length=1, max_length=128, pattern=NO_CONTROL)]
 Country = Annotated[
@@ -78,6 +95,23 @@ VERIFICATION_LINKS = _links(
     "cancel_verification",
     "consume_verification",
 )
+
+
+def offload(handler: Callable[..., T]) -> Callable[..., T]:
+    """``handler`` as a coroutine: run in the thread pool, or inline on a memory store.
+
+    The wrapper keeps the handler's name and signature (``functools.wraps``), which is
+    what FastAPI reads for parameters, the operationId and the outcome metric. It must
+    live in this module: FastAPI resolves the handler's annotations in its globals.
+    """
+
+    @functools.wraps(handler)
+    async def endpoint(**kwargs):
+        if isinstance(kwargs["request"].app.state.verifier.store, MemoryStore):
+            return handler(**kwargs)
+        return await run_in_threadpool(functools.partial(handler, **kwargs))
+
+    return endpoint
 
 
 def _verifier(request: Request) -> Verifier:
@@ -120,6 +154,7 @@ def _dispute(record: dict) -> dict:
         **problems.responses(403, 409, 422, 423, 429),
     },
 )
+@offload
 def start_verification(
     body: StartRequest,
     request: Request,
@@ -169,6 +204,7 @@ def start_verification(
     summary="Send a new code once the cooldown allows",
     responses=problems.responses(404, 409, 422, 423, 429),
 )
+@offload
 def resend_verification(
     verification_id: str, request: Request, caller: Verify, body: ResendRequest | None = None
 ) -> dict:
@@ -183,6 +219,7 @@ def resend_verification(
     summary="Check a code: approve, or count a wrong attempt",
     responses=VERIFICATION_PROBLEMS,
 )
+@offload
 def check_verification(
     verification_id: str, body: CheckRequest, request: Request, caller: Verify
 ) -> dict:
@@ -198,6 +235,7 @@ def check_verification(
     summary="The purchase step: use an approval once, for its own order",
     responses=problems.responses(403, 404, 409, 422),
 )
+@offload
 def consume_verification(
     verification_id: str, body: ConsumeRequest, request: Request, caller: Verify
 ) -> dict:
@@ -210,6 +248,7 @@ def consume_verification(
     tags=["verifications"],
     responses=problems.responses(404, 422),
 )
+@offload
 def get_verification(verification_id: str, request: Request, caller: Verify) -> dict:
     return _out(_verifier(request).get(verification_id), caller)
 
@@ -221,6 +260,7 @@ def get_verification(verification_id: str, request: Request, caller: Verify) -> 
     summary="Cancel a pending verification (e.g. the buyer re-enters the number)",
     responses=problems.responses(404, 409, 422),
 )
+@offload
 def cancel_verification(verification_id: str, request: Request, caller: Verify) -> dict:
     return _out(_verifier(request).cancel(verification_id), caller)
 
@@ -232,6 +272,7 @@ def cancel_verification(verification_id: str, request: Request, caller: Verify) 
     summary="Normalise a number and say whether the policy lets it verify",
     responses=problems.responses(422),
 )
+@offload
 def lookup_phone_number(
     phone: str, request: Request, caller: Verify, country: Country = None
 ) -> dict:
@@ -257,6 +298,7 @@ def lookup_phone_number(
     summary="Bind the number of an approved verification to its account",
     responses=problems.responses(404, 409, 422),
 )
+@offload
 def bind_phone_number(
     account_id: AccountId, body: BindRequest, request: Request, caller: Verify
 ) -> dict:
@@ -271,6 +313,7 @@ def bind_phone_number(
     summary="A gateway's delivery receipt for one message (the token is the credential)",
     responses=problems.responses(404, 422),
 )
+@offload
 def delivery_receipt(token: str, body: ReceiptRequest, request: Request) -> dict:
     ver = _verifier(request).receipt_by_token(token, body.state, body.expected_wait_s)
     return {"state": ver.delivery["state"] if ver.delivery else body.state}
@@ -290,6 +333,7 @@ def delivery_receipt(token: str, body: ReceiptRequest, request: Request) -> dict
         **problems.responses(403, 404, 409, 422, 423, 429),
     },
 )
+@offload
 def change_phone_number(
     account_id: AccountId,
     body: ChangeRequest,
@@ -312,6 +356,7 @@ def change_phone_number(
     tags=["accounts"],
     responses=problems.responses(404, 422),
 )
+@offload
 def get_phone_number(account_id: AccountId, request: Request, caller: Verify) -> dict:
     e164 = _verifier(request).registry.number_of(account_id)
     if e164 is None:
@@ -326,6 +371,7 @@ def get_phone_number(account_id: AccountId, request: Request, caller: Verify) ->
     summary="The owner releases the number",
     responses=problems.responses(404, 422),
 )
+@offload
 def release_phone_number(account_id: AccountId, request: Request, caller: Admin) -> dict:
     e164 = _verifier(request).registry.release(account_id)
     return {"account_id": account_id, "phone": e164, "bound": False}
@@ -342,6 +388,7 @@ def release_phone_number(account_id: AccountId, request: Request, caller: Admin)
         **problems.responses(404, 422, 429),
     },
 )
+@offload
 def open_dispute(body: DisputeRequest, request: Request, caller: Admin) -> dict:
     registry = _verifier(request).registry
     return _dispute(registry.open_dispute(body.phone, body.claimant, body.country))
@@ -354,6 +401,7 @@ def open_dispute(body: DisputeRequest, request: Request, caller: Admin) -> dict:
     summary="Support's decision: release force-releases the number, reject keeps it",
     responses=problems.responses(404, 409, 422),
 )
+@offload
 def resolve_dispute(dispute_id: str, body: ResolveRequest, request: Request, caller: Admin) -> dict:
     if len(dispute_id) > 64:
         raise NotFound("no such dispute")
@@ -367,6 +415,7 @@ def resolve_dispute(dispute_id: str, body: ResolveRequest, request: Request, cal
     summary="A dispute as opened or resolved",
     responses=problems.responses(404, 422),
 )
+@offload
 def get_dispute(dispute_id: str, request: Request, caller: Admin) -> dict:
     return _dispute(_verifier(request).registry.get_dispute(dispute_id))
 
@@ -378,6 +427,7 @@ def get_dispute(dispute_id: str, request: Request, caller: Admin) -> dict:
     summary="Support's reset of an account stopped by too many wrong codes in a row",
     responses=problems.responses(422),
 )
+@offload
 def unlock_account(account_id: AccountId, request: Request, caller: Admin) -> dict:
     return {"account_id": account_id, "unlocked": _verifier(request).unlock_account(account_id)}
 
@@ -388,6 +438,7 @@ def unlock_account(account_id: AccountId, request: Request, caller: Admin) -> di
     summary="Messages the sandbox sender kept for a number, newest last",
     responses=problems.responses(422),
 )
+@offload
 def sandbox_messages(
     request: Request,
     caller: Admin,
@@ -403,7 +454,7 @@ def sandbox_messages(
 
 
 @router.get("/healthz", response_model=HealthOut, tags=["operations"])
-def healthz() -> dict:
+async def healthz() -> dict:
     return {"status": "ok", "pid": os.getpid()}
 
 

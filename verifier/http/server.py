@@ -149,7 +149,7 @@ def app_from_env():
     keys = env.get(API_KEYS)
     keyring = KeyRing.parse(keys) if keys else KeyRing.from_store(store, clock.now())
     background.append(Janitor(verifier, float(env.get(JANITOR_S) or 60.0)))
-    return create_app(
+    app = create_app(
         verifier,
         keyring=keyring,
         trusted_proxy_header=env.get(PROXY_HEADER) or None,
@@ -159,6 +159,11 @@ def app_from_env():
         outbox_depth=depth,
         access_log=env.get(ACCESS_LOG, "1") != "0",
     )
+    if _flag(BENCH):
+        from .bare import BareBeside
+
+        return BareBeside(app)  # GET /bench/bare: the baseline without our middleware
+    return app
 
 
 def _prepare_keys(store) -> None:

@@ -164,7 +164,7 @@ def create_verification(service_sid: str, request: Request, form: Form) -> dict:
     to = _text(form, "To", 64, required=True)
     channel = _text(form, "Channel", 16, required=True)
     if channel == "call":
-        raise InvalidParameter("Channel", "call is not available here (no voice channel); use sms")
+        raise InvalidParameter("Channel", "call is not available on /v2 yet; use sms")
     if channel != "sms":
         raise InvalidParameter("Channel", "only sms is available here")
     if form.get("CustomCode"):
