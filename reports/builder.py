@@ -88,6 +88,7 @@ class RunInfo:
     points: int = 0
     replications_run: int = 0
     command: str = "smsverify tune"
+    selection: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

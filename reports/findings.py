@@ -76,6 +76,8 @@ def scenario_changes(main: pd.DataFrame, today: str, best: str) -> list[str]:
 
 def ttl_and_latency(table: pd.DataFrame) -> list[str]:
     rows = table[table["study"] == "latency"]
+    if rows.empty:
+        return []
     out = []
     for latency, group in rows.groupby("latency_mean_s"):
         group = group.sort_values("code.ttl_s")
@@ -124,6 +126,8 @@ def storm(table: pd.DataFrame) -> list[str]:
 
 def typos(table: pd.DataFrame) -> list[str]:
     rows = table[table["study"] == "typo"]
+    if rows.empty:
+        return []
     out = []
     for typo, group in rows.groupby("typo_rate"):
         group = group.sort_values("check.max_attempts")

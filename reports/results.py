@@ -223,7 +223,7 @@ def build_table(
         row = {"study": item.study, "scenario": item.scenario, **item.variant}
         row.update(_policy_columns(policy, item.overrides, weights))
         row["row_id"] = row_id(item.study, item.scenario, row["point"], item.variant)
-        row.update({"seed": scenario["seed"], "replications": item.point.replications})
+        row.update({"seed": scenario["seed"], "replications": len(records[key]["runs"])})
         row.update({"scale": item.scale, "key": key})
         row.update(_combined(reps[key]))
         row.update(_capacity_columns(row, scenario, policy.code.ttl_s, item.scale))
