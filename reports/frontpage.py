@@ -103,6 +103,8 @@ def _count(value, ci, text: str) -> str:
     """``text`` with ``{n}`` as ``12 ± 5`` and ``{word}`` as ``fewer`` or ``more``."""
     if value is None:
         return text.format(n="–", word="")
+    if value == 0 and not ci:  # the same in every replication
+        return text.format(n="no", word="").replace("  ", " ")
     mean, hw = rounded(abs(value), ci)
     n = f"{mean} ± {hw}" if hw is not None else mean
     return text.format(n=n, word="fewer" if value < 0 else "more")
@@ -121,8 +123,12 @@ def buys(row: pd.Series, scale: float = 1.0) -> str:
     verb = "saves" if lost is None or lost <= 0 else "loses"
     return (
         f"{_count(lost, lost_ci, verb + ' {n} orders')}, changes SMS cost by "
-        f"{_money(sms, sms_ci)} and fraud cost by {_money(fraud, fraud_ci)}, and locks out "
-        + _count(lock, lock_ci, "{n} {word} buyers")
+        f"{_money(sms, sms_ci)} and fraud cost by {_money(fraud, fraud_ci)}, and "
+        + (
+            "locks out no more buyers than today"
+            if lock == 0 and not lock_ci
+            else _count(lock, lock_ci, "locks out {n} {word} buyers")
+        )
     )
 
 
@@ -184,10 +190,8 @@ def front(
             else "each policy got"
         )
         mine, theirs = counts.get(best["point"]), counts.get(today["point"])
-        sure.append(
-            f"How sure we are: {how} {spread} replications of every scenario "
-            f"(this one {mine}, today's {theirs})."
-        )
+        which = f"today's {theirs}" if same else f"this one {mine}, today's {theirs}"
+        sure.append(f"How sure we are: {how} {spread} replications of every scenario ({which}).")
     if not same:
         cost = with_interval(
             best.get("delta_cost_per_1k"), best.get("delta_cost_per_1k_ci95"), sign=True
@@ -198,7 +202,9 @@ def front(
             "dearer": "it costs more than today's at 95 % confidence",
             "not distinguishable": "it does not beat today's policy at 95 % confidence",
         }[word]
-        sure.append(f"Over all scenarios {overall} (expected cost {cost} per 1,000 checkouts).")
+        sure.append(
+            f"Over all scenarios {overall} (expected cost change {cost} per 1,000 checkouts)."
+        )
         by = {"cheaper": [], "dearer": [], "not distinguishable": []}
         for scenario, row in rows.items():
             if not row.empty:

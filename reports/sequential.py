@@ -114,6 +114,12 @@ def run_sequential(
         )
     summary["rounds"] = rounds
     summary["counts"] = counts
-    stats.points = len({it.point.key for it in main + studies})
+    final = {it.point.key: it.point.replications for it in studies}
+    for key, items in by_policy.items():
+        for it in items:
+            final[it.point.key] = max(final.get(it.point.key, 0), counts[key])
+    stats.points = len(final)
+    # Rounds re-read what earlier rounds ran: count what is on disk once, at the end.
+    stats.replications_cached = sum(final.values()) - stats.replications_run
     key_of = {id(it): key for key, items in by_policy.items() for it in items}
     return [_grown(it, counts[key_of[id(it)]]) for it in main], summary, stats
