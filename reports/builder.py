@@ -20,7 +20,7 @@ from markupsafe import Markup, escape
 
 from verifier.policy import Policy
 
-from . import findings, plots, tables
+from . import findings, frontpage, plots, tables
 from .decision import Weights
 from .grid import build as build_policy
 from .grid import format_value
@@ -88,6 +88,7 @@ class RunInfo:
     points: int = 0
     replications_run: int = 0
     command: str = "smsverify tune"
+    selection: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -197,6 +198,8 @@ def build(out: Path, info: RunInfo) -> dict[str, Any]:
         "weights": info.weights.as_dict(),
         "fmt": tables.fmt,
     }
+    context["front"] = frontpage.front(today, best, main, info.selection)
+    context["selection_text"] = selection_sentence(info)
     context["capacity_header"] = CAPACITY_HEADER
     context["run_text"] = _run_text(info)
     context["md_table"] = md_table
@@ -253,3 +256,25 @@ def _scale_of(table: pd.DataFrame, study: str) -> float:
     """The thinning applied to the scenario of ``study`` (1 if the study did not run)."""
     rows = table[table["study"] == study]
     return float(rows["scale"].iloc[0]) if not rows.empty else 1.0
+
+
+def selection_sentence(info: RunInfo) -> str:
+    """How the replications were shared out, for the method section."""
+    race = info.selection
+    if not race or race.get("procedure") != "KN":
+        return f"Every policy got {info.replications} replications of every scenario"
+    text = (
+        f"Replications by Kim & Nelson's fully sequential procedure KN over the "
+        f"{race['systems']} policies meeting the hard constraints: a first stage of "
+        f"{race['first_stage']} replications, then more for the policies still in the race, "
+        f"eliminating a policy once its mean cost per 1,000 checkouts (all scenarios) is "
+        f"clearly above another's, with an indifference zone of {race['indifference']:g} "
+        f"per 1,000 checkouts, 95 % confidence and a cap of {race['cap']}"
+    )
+    if "stages" in race:
+        text += f"; it stopped at stage {race['stages']} after {race['rounds']} rounds, " + (
+            "one policy left"
+            if race["separated"]
+            else f"{len(race['survivors'])} policies still in the race at the cap"
+        )
+    return text

@@ -15,10 +15,16 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_REPLICATIONS = 4
+DEFAULT_FIRST_STAGE = 4
+DEFAULT_MAX_REPLICATIONS = 10
+DEFAULT_INDIFFERENCE = 50.0
 DEFAULT_SCALE = 0.25
 DEFAULTS = {
-    "replications": DEFAULT_REPLICATIONS,
+    "replications": None,
+    "first_stage": DEFAULT_FIRST_STAGE,
+    "max_replications": DEFAULT_MAX_REPLICATIONS,
+    "indifference": DEFAULT_INDIFFERENCE,
+    "step": 2,
     "scale": DEFAULT_SCALE,
     "workers": None,
     "order_value": 20.0,
@@ -49,7 +55,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     )
     parser.add_argument("--executor", default="local", help="local, inline or dask://HOST:PORT")
     parser.add_argument("--workers", type=int, help="local processes (default: one per core)")
-    parser.add_argument("--replications", type=int, default=DEFAULT_REPLICATIONS)
+    parser.add_argument(
+        "--first-stage",
+        type=int,
+        default=DEFAULT_FIRST_STAGE,
+        help="replications every policy gets before the sequential procedure (KN) starts "
+        f"eliminating (default {DEFAULT_FIRST_STAGE}; the studies get this many)",
+    )
+    parser.add_argument(
+        "--max-replications",
+        type=int,
+        default=DEFAULT_MAX_REPLICATIONS,
+        help=f"cap on the replications of any policy (default {DEFAULT_MAX_REPLICATIONS})",
+    )
+    parser.add_argument(
+        "--indifference",
+        type=float,
+        default=DEFAULT_INDIFFERENCE,
+        help="indifference zone: expected cost per 1,000 checkouts (all scenarios) below "
+        f"which two policies count as equally good (default {DEFAULT_INDIFFERENCE:g})",
+    )
+    parser.add_argument(
+        "--replications",
+        type=int,
+        help="a fixed count for every point instead of the sequential procedure",
+    )
     parser.add_argument(
         "--scale",
         type=float,
@@ -106,11 +136,20 @@ def tune_command(args: argparse.Namespace) -> int:
     from .grid import DEFAULT_GRID, parse_grid
     from .plan import effective_scale, main_items, scaled, study_items
     from .results import build_table, series_table
-    from .sweep import run_points
+    from .sequential import run_sequential
+    from .sweep import open_executor, run_points
 
-    replications = _opt(args, "replications")
-    if not isinstance(replications, int) or replications < 2:
-        raise ConfigError("replications", f"needs at least 2 for intervals, got {replications}")
+    fixed = _opt(args, "replications")
+    first = fixed if fixed is not None else _opt(args, "first_stage")
+    cap = fixed if fixed is not None else _opt(args, "max_replications")
+    for name, value in (("replications", fixed), ("first-stage", first)):
+        if value is not None and (not isinstance(value, int) or value < 2):
+            raise ConfigError(name, f"needs at least 2 for intervals, got {value}")
+    if not isinstance(cap, int) or cap < first:
+        raise ConfigError("max-replications", f"{cap} is below the first stage of {first}")
+    delta = float(_opt(args, "indifference"))
+    if not delta > 0:
+        raise ConfigError("indifference", f"must be positive, got {delta:g}")
     scale = float(_opt(args, "scale"))
     if not 0 < scale <= 1:
         raise ConfigError("scale", f"{scale:g} is outside (0, 1]")
@@ -128,21 +167,26 @@ def tune_command(args: argparse.Namespace) -> int:
     scales = {s.name: effective_scale(s, scale) for s in written}
     scenarios = [scaled(s, scale) for s in written]
     grid = parse_grid(args.grid) if args.grid else DEFAULT_GRID
-    items = main_items(scenarios, grid, replications, scales)
-    if _opt(args, "studies"):
-        items += study_items(scenarios, replications, scales)
+    main = main_items(scenarios, grid, first, scales)
+    studies = study_items(scenarios, first, scales) if _opt(args, "studies") else []
 
     out = Path(args.out)
     folder = Path(getattr(args, "points", None) or out / "points")
     started = time.perf_counter()
     try:
-        records, stats = run_points(
-            [item.point for item in items],
-            folder,
-            executor=args.executor,
-            workers=_opt(args, "workers"),
-            progress=_opt(args, "progress"),
-        )
+        with open_executor(args.executor, _opt(args, "workers")) as pool:
+            main, race, stats = run_sequential(
+                main,
+                studies,
+                folder,
+                weights,
+                pool,
+                first=first,
+                cap=cap,
+                delta=delta,
+                step=_opt(args, "step"),
+                progress=_opt(args, "progress"),
+            )
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: finished points are kept in {folder}; "
@@ -150,12 +194,14 @@ def tune_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    items = main + studies
+    records, _ = run_points([it.point for it in items], folder, "inline", progress=False)
     table = build_table(items, records, weights, scale)
     shutil.rmtree(out / "plots", ignore_errors=True)
     write_tables(table, series_table(items, records), out)
     info = RunInfo(
         scenarios=[s.name for s in scenarios],
-        replications=replications,
+        replications=first,
         scale=scale,
         grid=grid,
         weights=weights,
@@ -164,6 +210,7 @@ def tune_command(args: argparse.Namespace) -> int:
         points=stats.points,
         replications_run=stats.replications_run,
         command=_command(args),
+        selection=race,
     )
     context = build(out, info)
     wall = time.perf_counter() - started
@@ -173,9 +220,28 @@ def tune_command(args: argparse.Namespace) -> int:
         f"{stats.replications_cached} found on disk) in {stats.wall_s:.1f} s "
         f"({rate:.2f} points/s); report built in {wall - stats.wall_s:.1f} s."
     )
+    print(selection_text(race))
     print(f"Recommended: {context['best']['policy_label']}")
     print(f"Open {out / 'index.html'}")
     return 0
+
+
+def selection_text(race: dict) -> str:
+    """One line on how the replications were shared out."""
+    counts = sorted(race["counts"].values())
+    spread = f"{counts[0]}–{counts[-1]}" if counts[0] != counts[-1] else f"{counts[0]}"
+    if race["procedure"] != "KN" or "stages" not in race:
+        return f"{spread} replications per policy (fixed)"
+    end = (
+        "one policy left: the best is separated by the indifference zone"
+        if race["separated"]
+        else f"{len(race['survivors'])} policies still within the zone at the cap"
+    )
+    return (
+        f"KN over {race['systems']} feasible policies (first stage {race['first_stage']}, "
+        f"cap {race['cap']}, zone {race['indifference']:g} per 1,000 checkouts): "
+        f"{spread} replications per policy in {race['rounds']} rounds; {end}"
+    )
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -187,6 +253,9 @@ def _command(args: argparse.Namespace) -> str:
         parts.append("--grid " + " ".join(args.grid))
     for name in (
         "replications",
+        "first_stage",
+        "max_replications",
+        "indifference",
         "scale",
         "order_value",
         "fraud_loss_per_success",

@@ -128,6 +128,7 @@ def derive(metrics: dict, policy: Policy, cost_per_sms: float, weights: Weights)
         "fraud_sms_cost": fraud_sms * cost_per_sms,
         "lost_order_cost": lost * weights.order_value,
         "guessing_loss": guessing_loss,
+        "fraud_cost": fraud_sms * cost_per_sms + guessing_loss,
         "expected_cost": total,
         "cost_per_checkout": total / checkouts if checkouts else None,
     }
@@ -153,6 +154,7 @@ ADDITIVE = (
     "fraud_sms_cost",
     "lost_order_cost",
     "guessing_loss",
+    "fraud_cost",
     "expected_cost",
 )
 

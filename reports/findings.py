@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .tables import fmt, missing
+from .rounding import with_interval
+from .tables import SIGNED, fmt, missing
 
 
 def _pm(row: pd.Series, col: str, kind: str, ci_kind: str | None = None) -> str:
+    """``mean ± half-width``, the mean rounded to what the interval supports."""
     text = fmt(row[col], kind)
     ci = row.get(f"{col}_ci95")
-    if not missing(ci):
-        text += " ± " + fmt(ci, ci_kind or kind)
+    if not missing(ci) and not missing(row[col]) and ci > 0 and kind != "prob":
+        factor = 100.0 if kind in ("pct", "pp") else 1.0
+        text = with_interval(row[col] * factor, ci * factor, sign=kind in SIGNED)
     return text
 
 
@@ -45,8 +48,8 @@ def recommendation(today: pd.Series, best: pd.Series, scenarios: list[str]) -> l
     ]
     if not _settled(best, "delta_cost_per_1k"):
         out.append(
-            "The cost difference is within its 95 % interval of zero: at this number of "
-            "replications the recommendation is a tie-break, not an established gain."
+            "The cost difference is within its 95 % interval of zero: with the replications "
+            "run the recommendation is a tie-break, not an established gain."
         )
     out.append(
         f"Its guessing bound is {fmt(best['guess_bound'], 'prob')} per number per day "
@@ -76,6 +79,8 @@ def scenario_changes(main: pd.DataFrame, today: str, best: str) -> list[str]:
 
 def ttl_and_latency(table: pd.DataFrame) -> list[str]:
     rows = table[table["study"] == "latency"]
+    if rows.empty:
+        return []
     out = []
     for latency, group in rows.groupby("latency_mean_s"):
         group = group.sort_values("code.ttl_s")
@@ -124,6 +129,8 @@ def storm(table: pd.DataFrame) -> list[str]:
 
 def typos(table: pd.DataFrame) -> list[str]:
     rows = table[table["study"] == "typo"]
+    if rows.empty:
+        return []
     out = []
     for typo, group in rows.groupby("typo_rate"):
         group = group.sort_values("check.max_attempts")

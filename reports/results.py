@@ -59,7 +59,9 @@ PER_1K = {
     "guessing_loss": "guessing_loss_per_1k",
     "fraud_sms_cost": "fraud_sms_cost_per_1k",
     "buyer_sms_cost": "buyer_sms_cost_per_1k",
+    "fraud_cost": "fraud_cost_per_1k",
 }
+MONTH_S = 30 * 86_400  # "per month" is 30 days at the scenario's (unthinned) traffic
 DELTA_KEYS = (
     "conversion",
     "ttv_p95_s",
@@ -77,6 +79,9 @@ DELTA_KEYS = (
     "expired_per_1k",
     "fraud_sms_per_1k",
     "sms_cost_per_1k",
+    "fraud_cost_per_1k",
+    "guessing_loss_per_1k",
+    "lost_order_cost_per_1k",
 )
 CAPACITY_KEYS = (
     "peak_sms_per_s",
@@ -223,10 +228,13 @@ def build_table(
         row = {"study": item.study, "scenario": item.scenario, **item.variant}
         row.update(_policy_columns(policy, item.overrides, weights))
         row["row_id"] = row_id(item.study, item.scenario, row["point"], item.variant)
-        row.update({"seed": scenario["seed"], "replications": item.point.replications})
+        row.update({"seed": scenario["seed"], "replications": len(records[key]["runs"])})
         row.update({"scale": item.scale, "key": key})
         row.update(_combined(reps[key]))
         row.update(_capacity_columns(row, scenario, policy.code.ttl_s, item.scale))
+        row["checkouts_per_month"] = (
+            row["checkouts"] / item.scale * MONTH_S / scenario["duration_s"]
+        )
         rows.append(row)
     table = pd.DataFrame(rows)
     main = [it for it in items if it.study == "main"]

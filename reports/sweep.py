@@ -7,10 +7,17 @@ cluster for ``dask://host:port``, or the calling process for ``inline`` (debuggi
 Every point of a sweep uses the scenario's own seed and the same replication count,
 so replication *i* of every policy sees the same random draws (common random numbers).
 
+Replication *i* of a point does not depend on how many replications the point has
+(its seed is child *i* of the scenario's seed sequence), so a point can grow: the
+sequential procedure (``selection.py``) asks for 5 replications of a policy, then 7,
+then 9, and only the new ones run.
+
 Each finished point is written to ``DIR/points/<key>.json``, where the key hashes the
-scenario, the policy, the seed and the replication count; each finished replication
-of an unfinished point is kept beside it until its point completes. Run the same sweep
-again after an interruption and only the missing replications run.
+scenario, the policy, the seed and the model's source (not the replication count); it
+holds the replications run so far, and a point asking for fewer gets the first ones.
+Each finished replication of an unfinished point is kept beside it until its point
+completes. Run the same sweep again after an interruption and only the missing
+replications run.
 """
 
 from __future__ import annotations
@@ -54,13 +61,12 @@ class Point:
 
     @property
     def key(self) -> str:
-        """Hash of scenario, policy, seed, replications and the model's source."""
+        """Hash of scenario, policy, seed and the model's source (not the replication count)."""
         text = json.dumps(
             {
                 "scenario": self.scenario,
                 "policy": self.policy,
                 "seed": self.scenario.get("seed"),
-                "replications": self.replications,
                 "model": fingerprint(),
             },
             sort_keys=True,
@@ -219,45 +225,57 @@ class SweepStats:
 def run_points(
     points: Iterable[Point],
     folder: Path,
-    executor: str = "local",
+    executor: str | tuple[cf.Executor, str] = "local",
     workers: int | None = None,
     progress: Callable[[int, int], None] | bool = True,
 ) -> tuple[dict[str, dict], SweepStats]:
-    """Run every point not already in ``folder``; return ``{key: record}`` and stats.
+    """Run every replication not already in ``folder``; return ``{key: record}`` and stats.
 
     A record holds ``key``, ``scenario``, ``policy``, ``replications`` and ``runs``
     (per-replication ``metrics``, ``extras`` and ``series``, by replication index).
+    ``executor`` is a spec for ``open_executor`` or an executor already open with its
+    description (so a sequential procedure's rounds share one pool). Two points with one
+    key (the same run asked for twice) are run once, to the larger replication count.
     """
     start = time.perf_counter()
     folder.mkdir(parents=True, exist_ok=True)
     unique: dict[str, Point] = {}
     for point in points:
-        unique.setdefault(point.key, point)
+        seen = unique.get(point.key)
+        if seen is None or point.replications > seen.replications:
+            unique[point.key] = point
     stats = SweepStats(points=len(unique))
     records: dict[str, dict] = {}
+    saved: dict[str, list[dict]] = {}
     partial: dict[str, dict[int, dict]] = {}
     todo: list[tuple[Point, int]] = []
     for key, point in unique.items():
         done = _read_json(folder / f"{key}.json")
-        if done is not None and done.get("replications") == point.replications:
-            records[key] = done
+        runs = done["runs"] if done is not None else []
+        saved[key] = runs
+        if len(runs) >= point.replications:
+            records[key] = _record(point, runs[: point.replications])
             stats.replications_cached += point.replications
             continue
-        partial[key] = {}
-        for i in range(point.replications):
+        partial[key] = dict(enumerate(runs))
+        stats.replications_cached += len(runs)
+        for i in range(len(runs), point.replications):
             rep = _read_json(folder / f"{key}.r{i}.json")
             if rep is not None:
                 partial[key][i] = rep
                 stats.replications_cached += 1
             else:
                 todo.append((point, i))
+    for key in [k for k, got in partial.items() if len(got) == unique[k].replications]:
+        records[key] = _finish(folder, unique[key], partial.pop(key), len(saved[key]))
+        stats.points_run += 1
     if not todo:
         stats.wall_s = time.perf_counter() - start
         return records, stats
     # Long points first, so the last task to finish is a short one.
     todo.sort(key=lambda item: -_weight(item[0]))
     with (
-        open_executor(executor, workers) as (pool, described),
+        _opened(executor, workers) as (pool, described),
         _progress(progress, len(todo), described) as tick,
     ):
         stats.executor = described
@@ -268,23 +286,41 @@ def run_points(
             got = partial[key]
             got[index] = rep
             if len(got) == point.replications:
-                record = {
-                    "key": key,
-                    "scenario": point.scenario,
-                    "policy": point.policy,
-                    "replications": point.replications,
-                    "runs": [got[i] for i in range(point.replications)],
-                }
-                _write_json(folder / f"{key}.json", record)
-                for i in range(point.replications):
-                    (folder / f"{key}.r{i}.json").unlink(missing_ok=True)
-                records[key] = record
+                records[key] = _finish(folder, point, got, len(saved[key]))
                 stats.points_run += 1
             else:
                 _write_json(folder / f"{key}.r{index}.json", rep)
             tick()
     stats.wall_s = time.perf_counter() - start
     return records, stats
+
+
+def _record(point: Point, runs: list[dict]) -> dict:
+    return {
+        "key": point.key,
+        "scenario": point.scenario,
+        "policy": point.policy,
+        "replications": len(runs),
+        "runs": runs,
+    }
+
+
+def _finish(folder: Path, point: Point, got: dict[int, dict], had: int) -> dict:
+    """Save a completed point and fold its replication files into it."""
+    record = _record(point, [got[i] for i in range(point.replications)])
+    _write_json(folder / f"{point.key}.json", record)
+    for i in range(had, point.replications):
+        (folder / f"{point.key}.r{i}.json").unlink(missing_ok=True)
+    return record
+
+
+@contextmanager
+def _opened(executor, workers):
+    if isinstance(executor, tuple):
+        yield executor
+    else:
+        with open_executor(executor, workers) as opened:
+            yield opened
 
 
 def _weight(point: Point) -> float:

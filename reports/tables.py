@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from .rounding import with_interval
+
 FORMATS = {
     "pct": lambda v: f"{v * 100:.1f}",
     "pp": lambda v: f"{v * 100:+.1f}",
@@ -51,13 +53,21 @@ class Cell:
     src: str | None = None
 
 
+SIGNED = ("pp", "d1", "d0", "dmoney")
+
+
 def number(row: pd.Series, col: str, kind: str, interval: bool = True) -> Cell:
-    """``mean ± half-width`` of ``col`` in ``row``, with its source."""
+    """``mean ± half-width`` of ``col`` in ``row``, with its source.
+
+    With an interval the mean keeps only the digits the interval supports
+    (``rounding.with_interval``); without one it is printed in format ``kind``.
+    """
     value = row.get(col)
     text = fmt(value, kind)
     ci = row.get(f"{col}_ci95") if interval else None
-    if not missing(value) and not missing(ci):
-        text += " ± " + fmt(ci, CI_FORMAT.get(kind, kind))
+    if not missing(value) and not missing(ci) and ci > 0 and kind != "prob":
+        factor = 100.0 if kind in ("pct", "pp") else 1.0
+        text = with_interval(value * factor, ci * factor, sign=kind in SIGNED)
     if not missing(value):
         text += UNITS.get(kind, "")
     return Cell(text, f"{row['row_id']}|{col}|{kind}")
@@ -134,6 +144,7 @@ def all_policies(main: pd.DataFrame) -> list[list[Cell]]:
                 number(row, "sms_per_1k", "n0"),
                 number(row, "guess_bound", "prob"),
                 number(row, "cost_per_1k", "money"),
+                Cell(f"{int(row['replications'])}"),
                 Cell(", ".join(flags)),
             ]
         )

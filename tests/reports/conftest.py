@@ -1,8 +1,9 @@
 """A tiny tuning run through the real model, shared by the report tests.
 
-Two small scenarios (a steady one and a drop), a four-point grid and the command
-line's defaults for everything else, run once per session through ``smsverify tune``
-exactly as a user would; ``tiny_report`` is the output folder.
+Two small scenarios (a steady one and a drop), a four-point grid, a short KN race
+(first stage 3, cap 6) and the command line's defaults for everything else, run once
+per session through ``smsverify tune`` exactly as a user would; ``tiny_report`` is the
+output folder.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ service_time = { dist = "lognormal", median_s = 5.0, p99_s = 17.0 }
 resend_after_s = 30
 """
 GRID = ["code.ttl_s=120,300", "check.max_attempts=3,5"]
+RACE = ["--first-stage", "3", "--max-replications", "6"]  # KN, on a small budget
 
 
 def write_scenarios(folder: Path) -> list[Path]:
@@ -60,7 +62,7 @@ def tune_argv(tiny_scenarios):
     """``smsverify tune`` arguments for the tiny sweep, writing to ``out``."""
 
     def argv(out: Path) -> list[str]:
-        args = ["tune", "--out", str(out), "--grid", *GRID]
+        args = ["tune", "--out", str(out), "--grid", *GRID, *RACE]
         for path in tiny_scenarios:
             args += ["--scenario", str(path)]
         return args

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reports import tables
+from reports import rounding, tables
 from reports.grid import build
 from verifier.policy import Policy
 
@@ -124,12 +124,14 @@ def test_every_table_number_matches_results_csv(tiny_report):
             continue
         shown = _number(text)
         factor = 100.0 if kind in ("pct", "pp") else 1.0
-        assert math.isclose(shown, value * factor, abs_tol=_half_ulp(text) * 1.0001), (src, text)
+        tol = _half_ulp(text)
         if "±" in text:
+            # Rounded to the interval: to tens for "1,230 ± 40", to hundreds for "1,200 ± 1,500".
             ci = results.loc[row, f"{col}_ci95"] * factor
-            assert math.isclose(
-                _number(text.split("±")[1]), ci, abs_tol=_half_ulp(text.split("±")[1]) * 1.0001
-            ), (src, text)
+            tol = 0.5 * 10.0 ** rounding.place(ci)
+            assert math.isclose(_number(text.split("±")[1]), ci, abs_tol=tol * 1.0001), (src, text)
+            assert tol <= ci, (src, text)  # never rounded coarser than the interval
+        assert math.isclose(shown, value * factor, abs_tol=tol * 1.0001), (src, text)
         checked += 1
     assert checked > 50
 

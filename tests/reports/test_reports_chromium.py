@@ -98,3 +98,51 @@ def test_every_image_decodes_in_the_browser(tiny_report, tmp_path):
     missing = ink[-1]
     for src, share in zip(sources[:-1], ink[:-1], strict=True):
         assert share > max(0.03, 2.5 * missing), (src, share, missing)
+
+
+MEASURE = """
+<script>
+const usable = %d;
+const found = [];
+const root = document.documentElement;
+if (root.scrollWidth > root.clientWidth) found.push("page " + root.scrollWidth);
+for (const el of document.querySelectorAll("table, .scroll, pre, figure, img, p, ul")) {
+  const box = el.getBoundingClientRect();
+  if (el.scrollWidth > el.clientWidth + 1 && el.clientWidth > 0)
+    found.push(el.tagName + " scrolls: " + el.scrollWidth + " > " + el.clientWidth);
+  if (box.right > usable) found.push(el.tagName + " ends at " + Math.round(box.right));
+}
+document.body.setAttribute("data-tables", document.querySelectorAll("table").length);
+document.body.setAttribute("data-overflow", found.join("; ") || "none");
+</script>
+"""
+
+
+def test_nothing_scrolls_sideways_in_a_1280_px_window(tiny_report, tmp_path):
+    """Every table, figure and block fits 1280 px less a scrollbar: no sideways scrolling."""
+    copy = tmp_path / "report"
+    shutil.copytree(tiny_report, copy, ignore=shutil.ignore_patterns("points"))
+    page = copy / "index.html"
+    usable = 1280 - 17  # room for a vertical scrollbar where one is drawn
+    page.write_text(
+        page.read_text("utf-8").replace("</body>", MEASURE % usable + "</body>"), "utf-8"
+    )
+    dom = chromium(
+        tmp_path / "profile", "--window-size=1280,900", "--dump-dom", page.resolve().as_uri()
+    ).stdout
+    tables = int(dom.split('data-tables="')[1].split('"')[0])
+    overflow = dom.split('data-overflow="')[1].split('"')[0]
+    assert tables >= 5
+    assert overflow == "none"
+
+
+def test_a_narrow_window_would_be_caught(tiny_report, tmp_path):
+    """The same measurement flags the page in a window too narrow for its tables."""
+    copy = tmp_path / "report"
+    shutil.copytree(tiny_report, copy, ignore=shutil.ignore_patterns("points"))
+    page = copy / "index.html"
+    page.write_text(page.read_text("utf-8").replace("</body>", MEASURE % 300 + "</body>"), "utf-8")
+    dom = chromium(
+        tmp_path / "profile", "--window-size=320,900", "--dump-dom", page.resolve().as_uri()
+    ).stdout
+    assert dom.split('data-overflow="')[1].split('"')[0] != "none"

@@ -51,11 +51,11 @@ def counting(monkeypatch):
     return install
 
 
-def test_keys_depend_on_scenario_policy_seed_and_replications():
+def test_keys_depend_on_scenario_policy_and_seed_but_not_replications():
     a, b = points(2)
     assert a.key != b.key
     assert a.key == Point(a.scenario, a.policy, 2).key
-    assert a.key != Point(a.scenario, a.policy, 3).key
+    assert a.key == Point(a.scenario, a.policy, 3).key
     reseeded = {**a.scenario, "seed": 2}
     assert a.key != Point(reseeded, a.policy, 2).key
 
@@ -106,3 +106,37 @@ def test_unknown_executors_are_refused(tmp_path):
 
     with pytest.raises(ConfigError, match="executor"):
         run_points(points(1), tmp_path, executor="spark://x", progress=False)
+
+
+def test_a_point_grows_by_running_only_its_new_replications(tmp_path, counting):
+    task = counting()
+    run_points(points(2, replications=2), tmp_path, executor="inline", progress=False)
+    assert len(task.calls) == 4
+    task = counting()
+    grown, stats = run_points(
+        points(2, replications=5), tmp_path, executor="inline", progress=False
+    )
+    assert sorted(i for _, i in task.calls) == [2, 2, 3, 3, 4, 4]
+    assert stats.replications_cached == 4
+    assert [r["index"] for r in grown[points(1)[0].key]["runs"]] == [0, 1, 2, 3, 4]
+    task = counting()
+    fewer, _ = run_points(points(2, replications=3), tmp_path, executor="inline", progress=False)
+    assert task.calls == []
+    assert [r["index"] for r in fewer[points(1)[0].key]["runs"]] == [0, 1, 2]
+    assert not list(tmp_path.glob("*.r*.json"))
+
+
+def test_replication_i_is_the_same_whatever_the_count(tmp_path):
+    """Growing a point from 1 to 2 replications gives the numbers a 2-replication run has."""
+    one = points(1, replications=1)
+    run_points(one, tmp_path / "grown", executor="inline", progress=False)
+    grown, _ = run_points(points(1), tmp_path / "grown", executor="inline", progress=False)
+    fresh, _ = run_points(points(1), tmp_path / "fresh", executor="inline", progress=False)
+    key = one[0].key
+
+    def strip(records):
+        return [
+            {k: v for k, v in r["metrics"].items() if k != "wall_s"} for r in records[key]["runs"]
+        ]
+
+    assert strip(grown) == strip(fresh)
