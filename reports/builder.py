@@ -20,7 +20,7 @@ from markupsafe import Markup, escape
 
 from verifier.policy import Policy
 
-from . import findings, frontpage, plots, tables
+from . import findings, frontpage, plots, stepup, tables
 from .decision import Weights
 from .grid import build as build_policy
 from .grid import format_value
@@ -70,6 +70,15 @@ PLOTS = (
         "Guessing success against attempts and code length",
         "The closed-form bound attempts × verifications per number per day / 10^length "
         "(decision.py), with the swept policies as dots and the constraint as a line.",
+    ),
+    (
+        "stepup",
+        "Step-up at payment: fraud against friction",
+        "Each step-up point on the scenarios with payments, on top of the main grid's "
+        "recommendation: buyers asked for a code against the stolen-card loss that passes "
+        "without one (left) and against the whole expected cost (right); labels are the "
+        "amount below which a low-risk payment needs no code and the account age from "
+        "which it counts as established. SMS for everyone is the red square.",
     ),
 )
 
@@ -137,7 +146,9 @@ def build(out: Path, info: RunInfo) -> dict[str, Any]:
     totals = main[main["scenario"] == "all"]
     today = totals[totals["is_default"].astype(bool)].iloc[0]
     best = totals[totals["recommended"].astype(bool)].iloc[0]
-    policy = recommended_policy(best)
+    step = stepup.chosen(table)
+    policy = recommended_policy(step if step is not None else best)
+    label = best["policy_label"] + ("" if step is None else f" · step-up: {stepup.describe(step)}")
     scenarios = [s for s in main["scenario"].unique() if s != "all"]
 
     folder = out / "plots"
@@ -156,6 +167,7 @@ def build(out: Path, info: RunInfo) -> dict[str, Any]:
             info.weights.max_guess_success,
             Policy.default().limits.per_number_per_day,
         ),
+        "stepup": plots.fraud_vs_friction(table, folder),
     }
     figures = [
         {"file": f"plots/{made[key]}", "title": title, "caption": caption}
@@ -168,11 +180,13 @@ def build(out: Path, info: RunInfo) -> dict[str, Any]:
         + findings.storm(table)
         + findings.ttl_and_latency(table)
         + findings.typos(table)
+        + findings.ttl_from(table)
+        + findings.voice(table)
         + findings.constraints(main)
         + findings.lockout_note(main)
     )
     toml = (
-        f"# Recommended by smsverify tune: {best['policy_label']}\n"
+        f"# Recommended by smsverify tune: {label}\n"
         f"# Scenarios: {', '.join(scenarios)}; see report.md for the evidence.\n" + policy.to_toml()
     )
     (out / "recommended-policy.toml").write_text(toml, "utf-8")
@@ -184,6 +198,13 @@ def build(out: Path, info: RunInfo) -> dict[str, Any]:
         "scenarios": scenarios,
         "today": today,
         "best": best,
+        "recommended_label": label,
+        "stepup": {
+            "findings": findings.stepup(table, stepup.describe),
+            "header": tables.STEPUP_HEADER,
+            "rows": tables.stepup_rows(stepup.totals(table), stepup.describe),
+            "selection": stepup_selection(info.extra.get("stepup_selection", {})),
+        },
         "summary": findings.recommendation(today, best, scenarios),
         "changes": _policy_changes(Policy.default(), policy),
         "non_conformities": policy.non_conformities(),
@@ -198,7 +219,7 @@ def build(out: Path, info: RunInfo) -> dict[str, Any]:
         "weights": info.weights.as_dict(),
         "fmt": tables.fmt,
     }
-    context["front"] = frontpage.front(today, best, main, info.selection)
+    context["front"] = frontpage.front(today, best, main, info.selection, step, policy)
     context["selection_text"] = selection_sentence(info)
     context["capacity_header"] = CAPACITY_HEADER
     context["run_text"] = _run_text(info)
@@ -278,3 +299,27 @@ def selection_sentence(info: RunInfo) -> str:
             else f"{len(race['survivors'])} policies still in the race at the cap"
         )
     return text
+
+
+def stepup_selection(race: dict[str, Any]) -> str:
+    """How the step-up stage shared out its replications, for its section."""
+    if not race:
+        return ""
+    counts = sorted(race.get("counts", {}).values())
+    spread = (
+        f"{counts[0]} to {counts[-1]}"
+        if counts and counts[0] != counts[-1]
+        else (f"{counts[0]}" if counts else "no")
+    )
+    if race.get("procedure") != "KN" or "stages" not in race:
+        return f"Every step-up point got {spread} replications."
+    end = (
+        "one point was left, separated by the indifference zone"
+        if race["separated"]
+        else f"{len(race['survivors'])} points were still within the zone at the cap"
+    )
+    return (
+        f"KN over the {race['systems']} step-up points, as on the main grid (first stage "
+        f"{race['first_stage']}, cap {race['cap']}, zone {race['indifference']:g} per 1,000 "
+        f"checkouts of the payment scenarios): {spread} replications per point; {end}."
+    )

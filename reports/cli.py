@@ -10,6 +10,7 @@ This module imports nothing heavy at load time, so building parsers stays cheap.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import time
@@ -31,6 +32,7 @@ DEFAULTS = {
     "fraud_loss_per_success": 500.0,
     "attacked_per_1k": 10.0,
     "max_guess_success": 1e-4,
+    "jpy_per_unit": 150.0,
     "studies": True,
     "progress": True,
 }
@@ -112,6 +114,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         help="hard limit on the guessing bound per number per day",
     )
     parser.add_argument(
+        "--jpy-per-unit",
+        type=float,
+        default=DEFAULTS["jpy_per_unit"],
+        help="yen per unit of the report's money (the SMS price's currency), for "
+        "stolen-card payments (default 150)",
+    )
+    parser.add_argument(
         "--no-studies",
         dest="studies",
         action="store_false",
@@ -158,10 +167,12 @@ def tune_command(args: argparse.Namespace) -> int:
         fraud_loss_per_success=float(_opt(args, "fraud_loss_per_success")),
         attacked_per_1k=float(_opt(args, "attacked_per_1k")),
         max_guess_success=float(_opt(args, "max_guess_success")),
+        jpy_per_unit=float(_opt(args, "jpy_per_unit")),
     )
     for name, value in weights.as_dict().items():
-        if value < 0:
-            raise ConfigError(name.replace("_", "-"), f"must not be negative, got {value:g}")
+        if value < 0 or (name == "jpy_per_unit" and not value > 0):
+            need = "must be positive" if name == "jpy_per_unit" else "must not be negative"
+            raise ConfigError(name.replace("_", "-"), f"{need}, got {value:g}")
     names = args.scenario or shipped()
     written = [load(name) for name in names]
     scales = {s.name: effective_scale(s, scale) for s in written}
@@ -187,6 +198,18 @@ def tune_command(args: argparse.Namespace) -> int:
                 step=_opt(args, "step"),
                 progress=_opt(args, "progress"),
             )
+            stage, stage_race = _stepup_stage(
+                scenarios,
+                grid,
+                main,
+                folder,
+                weights,
+                pool,
+                (first, cap, delta),
+                scales,
+                args,
+                stats,
+            )
     except KeyboardInterrupt:
         print(
             f"\ninterrupted: finished points are kept in {folder}; "
@@ -194,7 +217,7 @@ def tune_command(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
-    items = main + studies
+    items = main + studies + stage
     records, _ = run_points([it.point for it in items], folder, "inline", progress=False)
     table = build_table(items, records, weights, scale)
     shutil.rmtree(out / "plots", ignore_errors=True)
@@ -211,6 +234,7 @@ def tune_command(args: argparse.Namespace) -> int:
         replications_run=stats.replications_run,
         command=_command(args),
         selection=race,
+        extra={"stepup_selection": stage_race} if stage_race else {},
     )
     context = build(out, info)
     wall = time.perf_counter() - started
@@ -221,9 +245,49 @@ def tune_command(args: argparse.Namespace) -> int:
         f"({rate:.2f} points/s); report built in {wall - stats.wall_s:.1f} s."
     )
     print(selection_text(race))
-    print(f"Recommended: {context['best']['policy_label']}")
+    if stage_race:
+        print("Step-up: " + selection_text(stage_race))
+    print(f"Recommended: {context['recommended_label']}")
     print(f"Open {out / 'index.html'}")
     return 0
+
+
+def _stepup_stage(scenarios, grid, main, folder, weights, pool, race, scales, args, stats):
+    """The second stage (``reports/stepup.py``): step-up points on the main grid's pick.
+
+    Returns the stage's items, grown to their replications, and KN's summary (both
+    empty when no scenario has payments or the grid sweeps step-up keys itself).
+    """
+    from . import stepup
+    from .decision import recommend
+    from .results import build_table
+    from .sequential import merge_stats, run_sequential
+    from .sweep import run_points
+
+    if not stepup.applies(scenarios, grid):
+        return [], {}
+    first, cap, delta = race
+    records, _ = run_points([it.point for it in main], folder, "inline", progress=False)
+    table = build_table(main, records, weights)
+    totals = table[(table["study"] == "main") & (table["scenario"] == "all")]
+    best = recommend(totals)
+    base = json.loads(best["overrides"])
+    stage = stepup.items(scenarios, base, first, scales)
+    stage, summary, part = run_sequential(
+        stage,
+        [],
+        folder,
+        weights,
+        pool,
+        first=first,
+        cap=cap,
+        delta=delta,
+        step=_opt(args, "step"),
+        progress=_opt(args, "progress"),
+    )
+    merge_stats(stats, part)
+    stats.points += part.points
+    return stage, summary
 
 
 def selection_text(race: dict) -> str:
@@ -261,6 +325,7 @@ def _command(args: argparse.Namespace) -> str:
         "fraud_loss_per_success",
         "attacked_per_1k",
         "max_guess_success",
+        "jpy_per_unit",
     ):
         value = _opt(args, name)
         if value != DEFAULTS[name]:

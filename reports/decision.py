@@ -24,11 +24,20 @@ live codes. By the union bound, the chance that a number is taken over in a day 
 **Expected cost** of a policy over one run of each scenario::
 
     SMS cost                       sms_sent × cost_per_sms  (buyers' and attackers' SMS)
+  + voice calls                    the model's voice_cost (calls placed × cost_per_call)
   + lost orders × order value      (checkouts − verified) × order_value
   + guessing losses                bound × attacked numbers × fraud_loss_per_success
+  + stolen-card payments           the expected loss of the stolen-card payments
+                                   simulated (fraud_loss_expected: those approved without
+                                   a code, plus chargeback fees) ÷ jpy_per_unit
 
 where attacked numbers = ``attacked_per_1k`` × checkouts / 1,000, so every part grows
-with the traffic and costs per 1,000 checkouts do not depend on ``--scale``.
+with the traffic and costs per 1,000 checkouts do not depend on ``--scale``. The
+report's money is the SMS price's currency (USD in every shipped scenario); payments are
+in the scenario's ``payments.currency``, turned into yen by the policy's
+``stepup.jpy_per_unit`` (yen itself: 1) and into the report's money by
+``jpy_per_unit`` (default 150 yen to the dollar, the rate behind the chargeback-fee row
+of the parameter research: $15–40 ≈ ¥2,250–6,000).
 
 **Hard constraints** (a policy breaking one is never recommended): codes of at least 6
 digits and a TTL of at most 600 s (NIST SP 800-63B 3.1.3.2), at most 100 failures
@@ -46,6 +55,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from verifier.errors import ConfigError
 from verifier.policy import Policy
 
 
@@ -57,6 +67,7 @@ class Weights:
     fraud_loss_per_success: float = 500.0  # one account taken over by a guessed code
     attacked_per_1k: float = 10.0  # numbers attacked for a day, per 1,000 checkouts
     max_guess_success: float = 1e-4  # per number per day
+    jpy_per_unit: float = 150.0  # yen per unit of the report's money (the SMS price's)
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -106,8 +117,34 @@ def constraint_failures(policy: Policy, weights: Weights) -> list[str]:
     return found
 
 
-def derive(metrics: dict, policy: Policy, cost_per_sms: float, weights: Weights) -> dict:
-    """The decision columns of one replication, from its ``metrics.json`` keys."""
+def payment_money(policy: Policy, currency: str | None, weights: Weights) -> float:
+    """The report's money per unit of a scenario's payment currency."""
+    if currency is None or currency == "JPY":
+        yen = 1.0
+    else:
+        rate = policy.stepup.rate(currency)
+        if rate is None:
+            raise ConfigError(
+                "stepup.jpy_per_unit",
+                f"no rate for {currency}, the payments currency of a scenario; add one",
+            )
+        yen = float(rate)
+    if not weights.jpy_per_unit > 0:
+        raise ConfigError("jpy-per-unit", f"must be positive, got {weights.jpy_per_unit:g}")
+    return yen / weights.jpy_per_unit
+
+
+def derive(
+    metrics: dict,
+    policy: Policy,
+    cost_per_sms: float,
+    weights: Weights,
+    currency: str | None = None,
+) -> dict:
+    """The decision columns of one replication, from its ``metrics.json`` keys.
+
+    ``currency`` is the scenario's ``payments.currency`` (None without payments).
+    """
     checkouts = metrics["checkouts"]
     verified = metrics["verified"]
     sms = metrics["sms_sent"]
@@ -120,7 +157,14 @@ def derive(metrics: dict, policy: Policy, cost_per_sms: float, weights: Weights)
     attacked = weights.attacked_per_1k * checkouts / 1000.0
     guessing_loss = bound * attacked * weights.fraud_loss_per_success
     sms_cost = sms * cost_per_sms
-    total = sms_cost + lost * weights.order_value + guessing_loss
+    voice_cost = float(metrics.get("voice_cost") or 0.0)
+    # The closed-form expectation given the fraud payments simulated, where the model
+    # gives it: a stolen card that looks low-risk is rare, and the sampled loss is
+    # mostly zero (docs/report.md, "Step-up at payment").
+    expected = metrics.get("fraud_loss_expected")
+    card_loss = float((metrics.get("fraud_loss") if expected is None else expected) or 0.0)
+    payment_loss = card_loss * payment_money(policy, currency, weights) if card_loss else 0.0
+    total = sms_cost + voice_cost + lost * weights.order_value + guessing_loss + payment_loss
     return {
         "lost_orders": lost,
         "fraud_sms": fraud_sms,
@@ -128,7 +172,10 @@ def derive(metrics: dict, policy: Policy, cost_per_sms: float, weights: Weights)
         "fraud_sms_cost": fraud_sms * cost_per_sms,
         "lost_order_cost": lost * weights.order_value,
         "guessing_loss": guessing_loss,
-        "fraud_cost": fraud_sms * cost_per_sms + guessing_loss,
+        "codes_asked": checkouts - int(metrics.get("codes_skipped") or 0),
+        "voice_cost": voice_cost,
+        "payment_fraud_loss": payment_loss,
+        "fraud_cost": fraud_sms * cost_per_sms + guessing_loss + payment_loss,
         "expected_cost": total,
         "cost_per_checkout": total / checkouts if checkouts else None,
     }
@@ -154,6 +201,15 @@ ADDITIVE = (
     "fraud_sms_cost",
     "lost_order_cost",
     "guessing_loss",
+    "voice_cost",
+    "payment_fraud_loss",
+    "codes_skipped",
+    "codes_asked",
+    "fraud_payments",
+    "fraud_payments_passed",
+    "voice_calls",
+    "approved_by_call",
+    "buyers_asking_for_a_call",
     "fraud_cost",
     "expected_cost",
 )

@@ -167,3 +167,78 @@ def lockout_note(main: pd.DataFrame) -> list[str]:
             "model does not simulate."
         ]
     return []
+
+
+def stepup(table: pd.DataFrame, describe) -> list[str]:
+    """What the recommended step-up thresholds save against SMS for everyone."""
+    rows = table[(table["study"] == "stepup") & (table["scenario"] == "all")]
+    picked = rows[rows["recommended"].astype(str) == "True"]
+    if rows.empty or picked.empty:
+        return []
+    best = picked.iloc[0]
+    scenarios = sorted(s for s in table.loc[table["study"] == "stepup", "scenario"] if s != "all")
+    where = ", ".join(dict.fromkeys(scenarios))
+    if str(best["stepup.enabled"]) == "False":
+        return [
+            f"Step-up at payment ({where}, the scenarios with payments): asking every "
+            "payment for a code is the cheapest point swept; keep SMS for everyone."
+        ]
+    out = [
+        f"Step-up at payment ({where}, the scenarios with payments): **{describe(best)}**. "
+        f"Against SMS for everyone it asks {_pm(best, 'codes_asked_per_1k', 'n1')} of every "
+        f"1,000 checkouts for a code, sends {_pm(best, 'delta_sms_per_1k', 'd0', 'n0')} SMS "
+        f"per 1,000 checkouts, changes lost orders by "
+        f"{_pm(best, 'delta_lost_orders_per_1k', 'd1', 'n1')} and lets "
+        f"{_pm(best, 'card_fraud_passed_per_1k', 'n1')} stolen-card payments per 1,000 "
+        f"checkouts through ({_pm(best, 'payment_fraud_loss_per_1k', 'money')} of card "
+        f"fraud loss); expected cost change {_pm(best, 'delta_cost_per_1k', 'dmoney', 'money')} "
+        "per 1,000 checkouts."
+    ]
+    if not _settled(best, "delta_cost_per_1k"):
+        out.append("That cost change is within its 95 % interval of zero at the replications run.")
+    return out
+
+
+def voice(table: pd.DataFrame) -> list[str]:
+    """What the voice fallback recovers and costs in the base scenario."""
+    rows = table[table["study"] == "voice"]
+    on = rows[rows["voice.enabled"].astype(str) == "True"]
+    off = rows[rows["voice.enabled"].astype(str) == "False"]
+    if on.empty or off.empty:
+        return []
+    on, off = on.iloc[0], off.iloc[0]
+    return [
+        f"Voice calls for phones that reject SMS ({on['scenario']}): with calls allowed "
+        f"{_pm(on, 'approved_by_call_per_1k', 'n1')} buyers per 1,000 checkouts are approved "
+        f"by a call, for {_pm(on, 'voice_cost_per_1k', 'money')} of calls per 1,000 "
+        f"checkouts; conversion is {_pm(on, 'conversion', 'pct')} % with calls and "
+        f"{_pm(off, 'conversion', 'pct')} % without, lost orders per 1,000 checkouts "
+        f"{_pm(on, 'lost_orders_per_1k', 'n1')} against {_pm(off, 'lost_orders_per_1k', 'n1')}."
+    ]
+
+
+def ttl_from(table: pd.DataFrame) -> list[str]:
+    """TTL from hand-off against TTL from delivery, in each queued scenario."""
+    rows = table[table["study"] == "ttl_from"]
+    if rows.empty:
+        return []
+    out = []
+    for scenario, group in rows.groupby("scenario", sort=False):
+        send = group[group["code.ttl_from"] == "send"]
+        delivery = group[group["code.ttl_from"] == "delivery"]
+        if send.empty or delivery.empty:
+            continue
+        s, d = send.iloc[0], delivery.iloc[0]
+        fewer = d["lost_orders_per_1k"] < s["lost_orders_per_1k"]
+        out.append(
+            f"In {scenario} (simulated p99 gateway wait {_pm(s, 'gateway_wait_p99_s', 'n0')} s), "
+            f"starting the TTL at delivery loses {_pm(d, 'lost_orders_per_1k', 'n1')} buyers "
+            f"per 1,000 checkouts against {_pm(s, 'lost_orders_per_1k', 'n1')} from hand-off "
+            f"({'fewer' if fewer else 'not fewer'}), with "
+            f"{_pm(d, 'expired_per_1k', 'n1')} expired-code answers against "
+            f"{_pm(s, 'expired_per_1k', 'n1')}; the price is guessing time: a code stays "
+            f"valid {_pm(d, 'code_life_mean_s', 'n0')} s on average against "
+            f"{_pm(s, 'code_life_mean_s', 'n0')} s (at most "
+            f"{fmt(d['code.max_life_s'], 'n0')} s)."
+        )
+    return out

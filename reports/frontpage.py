@@ -30,6 +30,9 @@ NAMES = {
     "check.lockout_s": ("the lockout", " s"),
     "check.previous_codes_valid": ("earlier codes staying valid", ""),
     "limits.per_number_per_day": ("the SMS per number per day", ""),
+    "stepup.enabled": ("step-up at payment", ""),
+    "stepup.free_below_jpy": ("the amount below which a low-risk payment needs no code", " yen"),
+    "stepup.min_account_age_days": ("the account age from which a buyer counts as known", " days"),
 }
 
 GLOSSARY = (
@@ -145,9 +148,19 @@ def verdict(row: pd.Series) -> str:
 
 
 def front(
-    today: pd.Series, best: pd.Series, main: pd.DataFrame, race: dict[str, Any]
+    today: pd.Series,
+    best: pd.Series,
+    main: pd.DataFrame,
+    race: dict[str, Any],
+    step: pd.Series | None = None,
+    shipped: Policy | None = None,
 ) -> dict[str, Any]:
-    """The first screen's sentences (``ship``, ``buys``, ``month``, ``sure``) and glossary."""
+    """The first screen's sentences (``ship``, ``buys``, ``month``, ``sure``, ``stepup``).
+
+    ``step`` is the step-up stage's pick (``reports/stepup.py``) and ``shipped`` the whole
+    policy to ship (the main grid's pick with the step-up thresholds); without them the
+    main grid's pick is the whole answer.
+    """
     policy = Policy.from_dict(_policy_dict(best))
     same = best["point"] == today["point"]
     counts = race.get("counts", {})
@@ -228,8 +241,41 @@ def front(
             f"{race['cap']} replications: among those the cheapest mean was picked."
         )
     out["sure"] = sure
+    out["stepup"] = stepup_sentences(step)
+    if shipped is not None and step is not None:
+        extra = [c for c in changes(shipped) if c not in changes(policy)]
+        if extra:
+            if same:
+                out["ship"] = [
+                    "Keep today's code, resend and lockout settings; change the step-up at payment."
+                ]
+            out["ship"].append(f"At payment, it changes {_join(extra)}.")
     out["ship"] = [s for s in out["ship"] if s]
     return out
+
+
+def stepup_sentences(step: pd.Series | None) -> list[str]:
+    """What the step-up thresholds buy against SMS for everyone, per 1,000 checkouts."""
+    if step is None:
+        return []
+    if str(step.get("stepup.enabled")) == "False":
+        return [
+            "Step-up at payment: asking every payment for a code is the cheapest choice simulated."
+        ]
+    asked = with_interval(step.get("codes_asked_per_1k"), step.get("codes_asked_per_1k_ci95"))
+    saved, saved_ci = _change(step, "sms_per_1k")
+    sms = _count(saved, saved_ci, "sends {n} {word} SMS")
+    loss = with_interval(
+        step.get("payment_fraud_loss_per_1k"), step.get("payment_fraud_loss_per_1k_ci95")
+    )
+    cost = with_interval(
+        step.get("delta_cost_per_1k"), step.get("delta_cost_per_1k_ci95"), sign=True
+    )
+    return [
+        f"Step-up at payment, against asking every payment for a code: of 1,000 checkouts "
+        f"with a payment it asks {asked} for a code, {sms}, expects {loss} of stolen-card "
+        f"payments to pass without one, and changes the expected cost by {cost}."
+    ]
 
 
 def _policy_dict(row: pd.Series) -> dict:

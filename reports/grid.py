@@ -159,8 +159,9 @@ def label(overrides: dict[str, Any]) -> str:
         return "default"
     parts = []
     for key, value in overrides.items():
-        short = SHORT.get(key, key)
-        parts.append(short.format(format_value(value)))
+        short = SHORT.get(key, key + " {}")
+        text = ("on" if value else "off") if isinstance(value, bool) else format_value(value)
+        parts.append(short.format(text))
     return " · ".join(parts)
 
 
@@ -172,4 +173,9 @@ SHORT = {
     "check.max_attempts": "{} attempts",
     "check.lockout_s": "lockout {} s",
     "limits.per_number_per_day": "{} SMS/number/day",
+    "code.ttl_from": "TTL from {}",
+    "voice.enabled": "voice calls {}",
+    "stepup.enabled": "step-up {}",
+    "stepup.free_below_jpy": "no code below ¥{}",
+    "stepup.min_account_age_days": "accounts from {} days",
 }

@@ -7,6 +7,12 @@
 * ``typo``: the base scenario at several typo rates against the attempt limit.
 * ``storm``: the drop scenario with no resend cooldown, today's, and a long one.
 * ``ttl_drop``: the drop scenario against code TTL, the other keys at their defaults.
+* ``voice``: the base scenario with voice calls allowed (today) and not: what the call
+  fallback recovers for phones that reject SMS, and what it costs.
+* ``ttl_from``: every queued scenario (the drop, and any with a busy gateway) with the
+  code's TTL starting at hand-off (today) and at delivery.
+
+After the main grid, ``stepup.py`` runs a second stage on the scenarios with payments.
 
 The *base* scenario is ``steady`` when chosen (else the least peaky one), the *drop*
 scenario ``ticket-drop`` (else the peakiest). Variants are built in memory with
@@ -35,6 +41,8 @@ TYPO_RATES = (0.01, 0.03, 0.10)
 TYPO_ATTEMPTS = (1, 3, 5, 10)
 STORM_COOLDOWNS = ([0.0], None, [60.0, 120.0, 240.0])  # None: today's ladder
 DROP_TTLS = (60.0, 120.0, 300.0, 600.0)
+VOICE_CHOICES = ({}, {"voice.enabled": False})  # today's (calls allowed), and none
+TTL_FROM_CHOICES = ({}, {"code.ttl_from": "delivery"})  # today's (from hand-off), delivery
 FRAUD_RATES = (
     "bruteforce_rate_per_s",
     "pumping_rate_per_s",
@@ -148,4 +156,10 @@ def study_items(
         add("storm", drop, drop, {} if cooldown is None else {"send.resend_cooldown_s": cooldown})
     for ttl in DROP_TTLS:
         add("ttl_drop", drop, drop, {"code.ttl_s": ttl})
+    for overrides in VOICE_CHOICES:
+        add("voice", base, base, overrides)
+    queued = [drop, *(s for s in scenarios if s.gateway.busy is not None and s is not drop)]
+    for scenario in queued:
+        for overrides in TTL_FROM_CHOICES:
+            add("ttl_from", scenario, scenario, overrides)
     return items

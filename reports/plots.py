@@ -7,6 +7,7 @@ study behind it was not run. Error bars are the 95 % intervals of the table.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib
@@ -247,6 +248,8 @@ COST_PARTS = (
     ("fraud_sms_cost_per_1k", "SMS to attackers"),
     ("lost_order_cost_per_1k", "lost orders"),
     ("guessing_loss_per_1k", "guessing losses (bound)"),
+    ("voice_cost_per_1k", "voice calls"),
+    ("payment_fraud_loss_per_1k", "stolen-card payments"),
 )
 
 
@@ -287,3 +290,51 @@ def cost_breakdown(table: pd.DataFrame, folder: Path, points: list[str]) -> str 
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3, axis="x")
     return _save(fig, folder, "cost-breakdown.png")
+
+
+def fraud_vs_friction(table: pd.DataFrame, folder: Path) -> str | None:
+    """Step-up points: card fraud loss against buyers asked for a code, per 1,000 checkouts."""
+    rows = _study(table, "stepup")
+    rows = rows[rows["scenario"] == "all"]
+    if rows.empty:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(SIZE[0] * 1.5, SIZE[1]))
+    everyone = rows["stepup.enabled"].astype(str) == "False"
+    picked = rows["recommended"].astype(str) == "True"
+    for ax, y, ylabel in (
+        (axes[0], "payment_fraud_loss_per_1k", "stolen-card loss per 1,000 checkouts"),
+        (axes[1], "cost_per_1k", "expected cost per 1,000 checkouts (all parts)"),
+    ):
+        for mask, style in (
+            (~everyone & ~picked, {"marker": "o", "color": "tab:blue", "label": "step-up point"}),
+            (everyone, {"marker": "s", "color": "tab:red", "label": "SMS for everyone"}),
+            (picked, {"marker": "*", "color": "tab:green", "markersize": 14,
+                      "label": "recommended"}),
+        ):  # fmt: skip
+            part = rows[mask]
+            if part.empty:
+                continue
+            ax.errorbar(
+                part["codes_asked_per_1k"],
+                part[y],
+                xerr=_err(part, "codes_asked_per_1k"),
+                yerr=_err(part, y),
+                linestyle="none",
+                capsize=3,
+                **style,
+            )
+        for _, row in rows.iterrows():
+            point = json.loads(row["overrides"])
+            free = point.get("stepup.free_below_jpy")
+            if free is not None:
+                text = f"¥{free / 1000:g}k, {point.get('stepup.min_account_age_days')} d"
+                ax.annotate(
+                    text, (row["codes_asked_per_1k"], row[y]), xytext=(4, 4),
+                    textcoords="offset points", fontsize=7,
+                )  # fmt: skip
+        ax.set(xlabel="buyers asked for a code per 1,000 checkouts (friction)", ylabel=ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].set_title("Fraud against friction", fontsize=10)
+    axes[1].set_title("What it adds up to (SMS, lost orders, fraud)", fontsize=10)
+    axes[0].legend(fontsize=7)
+    return _save(fig, folder, "fraud-vs-friction.png")

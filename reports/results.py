@@ -22,7 +22,7 @@ import pandas as pd
 from simulation.kpis import combine
 from verifier.policy import Policy
 
-from . import capacity
+from . import capacity, stepup
 from .decision import (
     Weights,
     constraint_failures,
@@ -46,6 +46,12 @@ POLICY_COLUMNS = (
     "check.lockout_s",
     "check.previous_codes_valid",
     "limits.per_number_per_day",
+    "code.ttl_from",
+    "code.max_life_s",
+    "voice.enabled",
+    "stepup.enabled",
+    "stepup.free_below_jpy",
+    "stepup.min_account_age_days",
 )
 PER_1K = {
     "lost_orders": "lost_orders_per_1k",
@@ -60,6 +66,13 @@ PER_1K = {
     "fraud_sms_cost": "fraud_sms_cost_per_1k",
     "buyer_sms_cost": "buyer_sms_cost_per_1k",
     "fraud_cost": "fraud_cost_per_1k",
+    "voice_cost": "voice_cost_per_1k",
+    "payment_fraud_loss": "payment_fraud_loss_per_1k",
+    "codes_skipped": "codes_skipped_per_1k",
+    "codes_asked": "codes_asked_per_1k",
+    "fraud_payments_passed": "card_fraud_passed_per_1k",
+    "approved_by_call": "approved_by_call_per_1k",
+    "voice_calls": "voice_calls_per_1k",
 }
 MONTH_S = 30 * 86_400  # "per month" is 30 days at the scenario's (unthinned) traffic
 DELTA_KEYS = (
@@ -82,6 +95,11 @@ DELTA_KEYS = (
     "fraud_cost_per_1k",
     "guessing_loss_per_1k",
     "lost_order_cost_per_1k",
+    "voice_cost_per_1k",
+    "payment_fraud_loss_per_1k",
+    "codes_skipped_per_1k",
+    "codes_asked_per_1k",
+    "card_fraud_passed_per_1k",
 )
 CAPACITY_KEYS = (
     "peak_sms_per_s",
@@ -139,11 +157,12 @@ def replication_rows(record: dict, weights: Weights) -> list[dict]:
     policy = Policy.from_dict(record["policy"])
     scenario = record["scenario"]
     cost = scenario["gateway"]["cost_per_sms"]
+    currency = (scenario.get("payments") or {}).get("currency")
     rows = []
     for rep in record["runs"]:
         run = {k: v for k, v in rep["metrics"].items() if k not in ("scenario", "seed")}
         run["buyer_checks"] = rep["extras"].get("buyer_checks", 0)
-        run.update(derive(run, policy, cost, weights))
+        run.update(derive(run, policy, cost, weights, currency))
         run.update(_per_1k(run))
         run.update(capacity.peaks(rep["series"], rep["extras"], run, scenario["duration_s"]))
         rows.append(run)
@@ -240,13 +259,24 @@ def build_table(
     main = [it for it in items if it.study == "main"]
     if main:
         table = pd.concat([table, _totals(main, reps, weights, scale)], ignore_index=True)
-        table = _add_deltas(table, main, reps)
+        table = _add_deltas(table, main, reps, "main", policy_key(Policy.default()))
         table = _mark_decision(table)
+    stage = [it for it in items if it.study == stepup.STUDY]
+    plain = stepup.baseline(stage)
+    if stage and plain:
+        everyone = policy_key(Policy.from_dict(plain[0].point.policy))
+        table = pd.concat(
+            [table, _totals(stage, reps, weights, scale, stepup.STUDY)], ignore_index=True
+        )
+        table = _add_deltas(table, stage, reps, stepup.STUDY, everyone)
+        table = _mark_stepup(table)
     return table
 
 
-def _totals(main: list[Item], reps: dict, weights: Weights, scale: float) -> pd.DataFrame:
-    """One "all scenarios" row per policy of the main study."""
+def _totals(
+    main: list[Item], reps: dict, weights: Weights, scale: float, study: str = "main"
+) -> pd.DataFrame:
+    """One "all scenarios" row per policy of ``study``."""
     by_point: dict[str, list[Item]] = {}
     for item in main:
         by_point.setdefault(policy_key(Policy.from_dict(item.point.policy)), []).append(item)
@@ -258,18 +288,20 @@ def _totals(main: list[Item], reps: dict, weights: Weights, scale: float) -> pd.
             run.update(_per_1k(run))
         first = items[0]
         policy = Policy.from_dict(first.point.policy)
-        row = {"study": "main", "scenario": "all"}
+        row = {"study": study, "scenario": "all"}
         row.update(_policy_columns(policy, first.overrides, weights))
-        row["row_id"] = row_id("main", "all", row["point"], {})
+        row["row_id"] = row_id(study, "all", row["point"], {})
         row.update({"seed": None, "replications": n, "scale": scale, "key": None})
         row.update(_combined(runs))
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _add_deltas(table: pd.DataFrame, main: list[Item], reps: dict) -> pd.DataFrame:
-    default = policy_key(Policy.default())
-    mains = table[table["study"] == "main"]
+def _add_deltas(
+    table: pd.DataFrame, main: list[Item], reps: dict, study: str, default: str
+) -> pd.DataFrame:
+    """``delta_*`` columns of ``study``'s rows: paired differences against point ``default``."""
+    mains = table[table["study"] == study]
     runs_of: dict[tuple[str, str], list[dict]] = {}
     for item in main:
         runs_of[(item.scenario, policy_key(Policy.from_dict(item.point.policy)))] = reps[
@@ -297,6 +329,13 @@ def _add_deltas(table: pd.DataFrame, main: list[Item], reps: dict) -> pd.DataFra
     if not delta_rows:
         return table
     deltas = pd.DataFrame([d for _, d in delta_rows], index=[i for i, _ in delta_rows])
+    if any(c in table.columns for c in deltas.columns):  # a second study: fill its rows
+        table = table.copy()
+        for col in deltas.columns:
+            if col not in table.columns:
+                table[col] = None
+            table.loc[deltas.index, col] = deltas[col]
+        return table
     return table.join(deltas)
 
 
@@ -312,4 +351,19 @@ def _mark_decision(table: pd.DataFrame) -> pd.DataFrame:
     if totals["feasible"].any():
         best = recommend(totals)
         table.loc[main & (table["point"] == best["point"]), "recommended"] = True
+    return table
+
+
+def _mark_stepup(table: pd.DataFrame) -> pd.DataFrame:
+    """The step-up stage's pick: the cheapest point over all payment scenarios."""
+    table = table.copy()
+    if "recommended" not in table:
+        table["recommended"] = False
+    stage = table["study"] == stepup.STUDY
+    table.loc[stage, "recommended"] = False
+    table.loc[stage, "pareto"] = False
+    totals = table[stage & (table["scenario"] == "all")]
+    if totals["feasible"].any():
+        best = recommend(totals)
+        table.loc[stage & (table["point"] == best["point"]), "recommended"] = True
     return table

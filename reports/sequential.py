@@ -41,13 +41,14 @@ def cost_per_1k(records: list[dict], weights: Weights) -> list[float]:
             policy = Policy.from_dict(record["policy"])
             price = record["scenario"]["gateway"]["cost_per_sms"]
             metrics = record["runs"][j]["metrics"]
-            cost += derive(metrics, policy, price, weights)["expected_cost"]
+            currency = (record["scenario"].get("payments") or {}).get("currency")
+            cost += derive(metrics, policy, price, weights, currency)["expected_cost"]
             checkouts += metrics["checkouts"]
         out.append(1000.0 * cost / checkouts if checkouts else 0.0)
     return out
 
 
-def _merge(total: SweepStats, part: SweepStats) -> None:
+def merge_stats(total: SweepStats, part: SweepStats) -> None:
     total.points_run += part.points_run
     total.replications_run += part.replications_run
     total.replications_cached += part.replications_cached
@@ -79,7 +80,7 @@ def run_sequential(
     stats = SweepStats()
     counts = {key: first for key in by_policy}
     records, part = run_points([it.point for it in main + studies], folder, pool, None, progress)
-    _merge(stats, part)
+    merge_stats(stats, part)
     rounds = 1
     summary: dict[str, Any] = {
         "procedure": "fixed" if first == cap else "KN",
@@ -104,7 +105,7 @@ def run_sequential(
             grown = [_grown(it, counts[key]) for key in wanted for it in by_policy[key]]
             got, part = run_points([it.point for it in grown], folder, pool, None, progress)
             records.update(got)
-            _merge(stats, part)
+            merge_stats(stats, part)
             rounds += 1
         summary.update(
             separated=kn.separated,

@@ -171,3 +171,38 @@ def capacity_rows(main: pd.DataFrame, point: str) -> list[list[Cell]]:
             ]
         )
     return rows
+
+
+STEPUP_HEADER = [
+    "Step-up",
+    "Asked for a code per 1,000",
+    "SMS per 1,000",
+    "Lost orders per 1,000",
+    "Stolen-card payments passed per 1,000",
+    "Card fraud loss per 1,000",
+    "Cost per 1,000",
+    "Cost change against SMS for everyone",
+    "Replications",
+    "",
+]
+
+
+def stepup_rows(totals: pd.DataFrame, describe) -> list[list[Cell]]:
+    """The step-up stage over its scenarios, one row per point."""
+    rows = []
+    for _, row in totals.iterrows():
+        rows.append(
+            [
+                Cell(describe(row)),
+                number(row, "codes_asked_per_1k", "n1"),
+                number(row, "sms_per_1k", "n0"),
+                number(row, "lost_orders_per_1k", "n1"),
+                number(row, "card_fraud_passed_per_1k", "n1"),
+                number(row, "payment_fraud_loss_per_1k", "money"),
+                number(row, "cost_per_1k", "money"),
+                number(row, "delta_cost_per_1k", "dmoney"),
+                Cell(f"{int(row['replications'])}"),
+                Cell("recommended" if str(row.get("recommended")) == "True" else ""),
+            ]
+        )
+    return rows

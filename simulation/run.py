@@ -22,7 +22,7 @@ from verifier import Policy
 from .arrivals import arrival_times
 from .attackers import BruteForcer, Enumerator, Farmer, Pumper
 from .buyers import Buyers, Registered
-from .cardfraud import CardFraud
+from .cardfraud import CardFraud, expected_loss
 from .gateway import Gateway, Handset
 from .harness import Harness
 from .kpis import Ledger, combine, replication_metrics, timeseries
@@ -243,11 +243,37 @@ def _replicate(
     metrics["voice_calls"] = calls.sent
     metrics["voice_calls_answered"] = calls.delivered
     metrics["voice_cost"] = calls.cost()
+    metrics["code_life_mean_s"] = code_life_mean(policy, gateway)
+    # The stolen-card loss its payments were expected to cause (closed form): passing
+    # fraud is rare, so this is what the report decides on (conditional Monte Carlo).
+    metrics["fraud_loss_expected"] = (
+        metrics["fraud_payments"] * expected_loss(payments, policy.stepup)
+        if payments is not None
+        else 0.0
+    )
     series = timeseries(ledger, frame, gateway, harness.tally, max(env.now, duration))
     ledger.close()
     gateway.close()
     calls.close()
     return Replication(index, metrics, frame, series)
+
+
+def code_life_mean(policy: Policy, gateway) -> float | None:
+    """How long an SMS code stays valid, on average: the time a guesser has for it.
+
+    From hand-off, ``code.ttl_s`` when the TTL runs from sending; with ``ttl_from =
+    "delivery"`` the TTL starts when the gateway is done with the message (delivered, or
+    failed for a lost one), bounded by ``code.max_life_s`` from hand-off. Messages still
+    queued at the end of the run are not counted.
+    """
+    submitted, _, ended = gateway.arrays()
+    if not submitted.size:
+        return None
+    code = policy.code
+    if code.ttl_from != "delivery":
+        return float(code.ttl_s)
+    life = np.minimum(ended - submitted + code.ttl_s, code.max_life_s)
+    return float(life.mean())
 
 
 def simulate(

@@ -1,7 +1,8 @@
 """A tiny tuning run through the real model, shared by the report tests.
 
-Two small scenarios (a steady one and a drop), a four-point grid, a short KN race
-(first stage 3, cap 6) and the command line's defaults for everything else, run once
+Two small scenarios (a steady one with payments, so the step-up stage runs, and a
+drop), a four-point grid, a short KN race (first stage 3, cap 6) and the command
+line's defaults for everything else, run once
 per session through ``smsverify tune`` exactly as a user would; ``tiny_report`` is the
 output folder.
 """
@@ -27,6 +28,11 @@ loss_rate = 0.02
 resend_after_s = 30
 [fraud]
 bruteforce_rate_per_s = 0.4
+[payments]
+fraud_share = 0.05
+fraud_new_device_share = 0.3
+fraud_new_address_share = 0.2
+fraud_new_payment_method_share = 0.3
 """
 DROP = """
 name = "ticket-drop"

@@ -60,7 +60,7 @@ def test_the_page_renders_and_names_only_images_that_exist(tiny_report, tmp_path
     assert "Which SMS verification policy to ship" in dom
     parser = Images()
     parser.feed(dom)
-    assert len(parser.sources) == 7
+    assert len(parser.sources) == 8
     for src in parser.sources:
         assert (tiny_report / src).is_file(), src
 

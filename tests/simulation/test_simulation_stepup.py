@@ -116,3 +116,38 @@ def test_the_table_round_trips_and_can_be_set_key_by_key():
     assert scenario.payments is not None and scenario.payments.fraud_share == 0.1
     assert Scenario.from_dict(scenario.to_dict()) == scenario
     assert "payments" not in Scenario.from_dict(BASE).to_dict()
+
+
+def test_the_sampled_card_fraud_loss_matches_its_closed_form_expectation():
+    """Partly risky fraud (spread amounts and ages, some novelty) at a threshold that
+    lets about a third through: the model's loss over ~7,200 payments is within four
+    standard errors of ``expected_loss`` times the payments, which the report uses (16 %
+    of it: leaving out the chargeback fee, 25 %, would fail)."""
+    from simulation.cardfraud import expected_loss
+
+    payments = {
+        **PAYMENTS,
+        "fraud_amount": {"median": 8000.0, "p99": 80000.0},
+        "account_age_days": {"median": 400.0, "p99": 3000.0},
+        "fraud_new_device_share": 0.3,
+        "fraud_new_address_share": 0.1,
+        "fraud_share": 1.0,
+    }
+    scenario = Scenario.from_dict({**BASE, "duration_s": 2 * DURATION, "payments": payments})
+    policy = Policy.default().replace(**{"stepup.free_below_jpy": 20000.0})
+    m = run_replication(scenario, policy).metrics
+    n = m["fraud_payments"]
+    per_payment = expected_loss(scenario.payments, policy.stepup)
+    share = m["fraud_payments_passed"] / n
+    assert 0.2 < share < 0.5  # the case is not degenerate
+    assert m["fraud_loss_expected"] == pytest.approx(n * per_payment)
+    # A payment's loss is 0, or at most 20,000 + fee with probability p: the sum's
+    # standard deviation is below sqrt(n p) times that.
+    bound = 4 * math.sqrt(n * share) * (20000.0 + FEE)
+    assert bound < 0.2 * n * per_payment
+    assert abs(m["fraud_loss"] - n * per_payment) < bound
+    # And the closed form's ends: step-up off, nothing passes; everything free, all pass.
+    off = Policy.default().replace(**{"stepup.enabled": False})
+    assert expected_loss(scenario.payments, off.stepup) == 0.0
+    flat = Scenario.from_dict({**BASE, "payments": PAYMENTS}).payments
+    assert expected_loss(flat, EVERYONE_FREE.stepup) == pytest.approx(AMOUNT + FEE)
