@@ -320,6 +320,7 @@ def stepup_selection(race: dict[str, Any]) -> str:
     )
     return (
         f"KN over the {race['systems']} step-up points, as on the main grid (first stage "
-        f"{race['first_stage']}, cap {race['cap']}, zone {race['indifference']:g} per 1,000 "
-        f"checkouts of the payment scenarios): {spread} replications per point; {end}."
+        f"{race['first_stage']}, cap {race['cap']}), with the main zone restated per 1,000 "
+        f"checkouts of the payment scenarios ({race['indifference']:.3g}: the same money): "
+        f"{spread} replications per point; {end}."
     )

@@ -273,6 +273,11 @@ def _stepup_stage(scenarios, grid, main, folder, weights, pool, race, scales, ar
     best = recommend(totals)
     base = json.loads(best["overrides"])
     stage = stepup.items(scenarios, base, first, scales)
+    # The same zone in the same money: KN compares cost per 1,000 checkouts of the payment
+    # scenarios only, and a difference there is diluted over all scenarios' checkouts.
+    mine = table[(table["study"] == "main") & (table["point"] == best["point"])]
+    paying = mine[mine["scenario"].isin({it.scenario for it in stage})]["checkouts"].sum()
+    zone = delta * paying / best["checkouts"] if best["checkouts"] else delta
     stage, summary, part = run_sequential(
         stage,
         [],
@@ -281,7 +286,7 @@ def _stepup_stage(scenarios, grid, main, folder, weights, pool, race, scales, ar
         pool,
         first=first,
         cap=cap,
-        delta=delta,
+        delta=zone,
         step=_opt(args, "step"),
         progress=_opt(args, "progress"),
     )
@@ -303,7 +308,7 @@ def selection_text(race: dict) -> str:
     )
     return (
         f"KN over {race['systems']} feasible policies (first stage {race['first_stage']}, "
-        f"cap {race['cap']}, zone {race['indifference']:g} per 1,000 checkouts): "
+        f"cap {race['cap']}, zone {race['indifference']:.3g} per 1,000 checkouts): "
         f"{spread} replications per policy in {race['rounds']} rounds; {end}"
     )
 

@@ -169,6 +169,17 @@ def lockout_note(main: pd.DataFrame) -> list[str]:
     return []
 
 
+def _change_words(row: pd.Series, col: str, fewer: str, more: str) -> str:
+    """``12 ± 5 fewer`` / ``more``, or that the paired change is not established."""
+    value, ci = row.get(f"delta_{col}"), row.get(f"delta_{col}_ci95")
+    if missing(value):
+        return "no paired comparison"
+    if not _settled(row, f"delta_{col}"):
+        return f"no established difference (paired change {_pm(row, f'delta_{col}', 'd1')})"
+    size = with_interval(abs(float(value)), None if missing(ci) else float(ci))
+    return f"{size} {fewer if value < 0 else more}"
+
+
 def stepup(table: pd.DataFrame, describe) -> list[str]:
     """What the recommended step-up thresholds save against SMS for everyone."""
     rows = table[(table["study"] == "stepup") & (table["scenario"] == "all")]
@@ -186,13 +197,15 @@ def stepup(table: pd.DataFrame, describe) -> list[str]:
     out = [
         f"Step-up at payment ({where}, the scenarios with payments): **{describe(best)}**. "
         f"Against SMS for everyone it asks {_pm(best, 'codes_asked_per_1k', 'n1')} of every "
-        f"1,000 checkouts for a code, sends {_pm(best, 'delta_sms_per_1k', 'd0', 'n0')} SMS "
-        f"per 1,000 checkouts, changes lost orders by "
-        f"{_pm(best, 'delta_lost_orders_per_1k', 'd1', 'n1')} and lets "
-        f"{_pm(best, 'card_fraud_passed_per_1k', 'n1')} stolen-card payments per 1,000 "
-        f"checkouts through ({_pm(best, 'payment_fraud_loss_per_1k', 'money')} of card "
-        f"fraud loss); expected cost change {_pm(best, 'delta_cost_per_1k', 'dmoney', 'money')} "
-        "per 1,000 checkouts."
+        f"1,000 checkouts for a code, sends "
+        f"{_change_words(best, 'sms_per_1k', 'fewer', 'more')} SMS per 1,000 checkouts, "
+        f"loses {_change_words(best, 'lost_orders_per_1k', 'fewer', 'more')} orders per "
+        f"1,000 checkouts, and expects {_pm(best, 'payment_fraud_loss_per_1k', 'money')} "
+        "of stolen-card loss per 1,000 checkouts (the closed form over the "
+        f"{fmt(best['fraud_payments'], 'n1')} stolen-card payments a replication simulates "
+        f"on average, of which {fmt(best['fraud_payments_passed'], 'n1')} passed); "
+        f"expected cost change {_pm(best, 'delta_cost_per_1k', 'dmoney', 'money')} per "
+        "1,000 checkouts."
     ]
     if not _settled(best, "delta_cost_per_1k"):
         out.append("That cost change is within its 95 % interval of zero at the replications run.")
@@ -209,16 +222,17 @@ def voice(table: pd.DataFrame) -> list[str]:
     on, off = on.iloc[0], off.iloc[0]
     return [
         f"Voice calls for phones that reject SMS ({on['scenario']}): with calls allowed "
-        f"{_pm(on, 'approved_by_call_per_1k', 'n1')} buyers per 1,000 checkouts are approved "
-        f"by a call, for {_pm(on, 'voice_cost_per_1k', 'money')} of calls per 1,000 "
-        f"checkouts; conversion is {_pm(on, 'conversion', 'pct')} % with calls and "
-        f"{_pm(off, 'conversion', 'pct')} % without, lost orders per 1,000 checkouts "
-        f"{_pm(on, 'lost_orders_per_1k', 'n1')} against {_pm(off, 'lost_orders_per_1k', 'n1')}."
+        f"(today) {_pm(on, 'approved_by_call_per_1k', 'n1')} buyers per 1,000 checkouts are "
+        f"approved by a call, for {_pm(on, 'voice_cost_per_1k', 'money')} of calls per "
+        f"1,000 checkouts; conversion is {_pm(on, 'conversion', 'pct')} % with calls and "
+        f"{_pm(off, 'conversion', 'pct')} % without; turning calls off loses "
+        f"{_change_words(off, 'lost_orders_per_1k', 'fewer', 'more')} orders per 1,000 "
+        "checkouts (paired, same seeds)."
     ]
 
 
 def ttl_from(table: pd.DataFrame) -> list[str]:
-    """TTL from hand-off against TTL from delivery, in each queued scenario."""
+    """TTL from hand-off against TTL from delivery, in each queued scenario (paired)."""
     rows = table[table["study"] == "ttl_from"]
     if rows.empty:
         return []
@@ -229,16 +243,15 @@ def ttl_from(table: pd.DataFrame) -> list[str]:
         if send.empty or delivery.empty:
             continue
         s, d = send.iloc[0], delivery.iloc[0]
-        fewer = d["lost_orders_per_1k"] < s["lost_orders_per_1k"]
         out.append(
             f"In {scenario} (simulated p99 gateway wait {_pm(s, 'gateway_wait_p99_s', 'n0')} s), "
-            f"starting the TTL at delivery loses {_pm(d, 'lost_orders_per_1k', 'n1')} buyers "
-            f"per 1,000 checkouts against {_pm(s, 'lost_orders_per_1k', 'n1')} from hand-off "
-            f"({'fewer' if fewer else 'not fewer'}), with "
-            f"{_pm(d, 'expired_per_1k', 'n1')} expired-code answers against "
-            f"{_pm(s, 'expired_per_1k', 'n1')}; the price is guessing time: a code stays "
-            f"valid {_pm(d, 'code_life_mean_s', 'n0')} s on average against "
-            f"{_pm(s, 'code_life_mean_s', 'n0')} s (at most "
+            f"starting the TTL at delivery rather than at hand-off loses "
+            f"{_change_words(d, 'lost_orders_per_1k', 'fewer', 'more')} buyers per 1,000 "
+            f"checkouts ({_pm(d, 'lost_orders_per_1k', 'n1')} against "
+            f"{_pm(s, 'lost_orders_per_1k', 'n1')}) and answers "
+            f"{_change_words(d, 'expired_per_1k', 'fewer', 'more')} checks code_expired; the "
+            f"price is guessing time: a code stays valid {_pm(d, 'code_life_mean_s', 'n0')} s "
+            f"on average against {_pm(s, 'code_life_mean_s', 'n0')} s (at most "
             f"{fmt(d['code.max_life_s'], 'n0')} s)."
         )
     return out

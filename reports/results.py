@@ -100,7 +100,11 @@ DELTA_KEYS = (
     "codes_skipped_per_1k",
     "codes_asked_per_1k",
     "card_fraud_passed_per_1k",
+    "approved_by_call_per_1k",
+    "code_life_mean_s",
 )
+# Studies whose findings compare each variant with today's policy, paired.
+PAIRED_STUDIES = ("voice", "ttl_from")
 CAPACITY_KEYS = (
     "peak_sms_per_s",
     "peak_arrivals_per_s",
@@ -261,6 +265,10 @@ def build_table(
         table = pd.concat([table, _totals(main, reps, weights, scale)], ignore_index=True)
         table = _add_deltas(table, main, reps, "main", policy_key(Policy.default()))
         table = _mark_decision(table)
+    for study in PAIRED_STUDIES:  # each variant against today's policy on the same seeds
+        paired = [it for it in items if it.study == study]
+        if paired:
+            table = _add_deltas(table, paired, reps, study, policy_key(Policy.default()))
     stage = [it for it in items if it.study == stepup.STUDY]
     plain = stepup.baseline(stage)
     if stage and plain:

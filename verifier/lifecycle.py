@@ -48,7 +48,7 @@ from .policy import Policy
 from .registry import Registry
 from .senders import Message, Sender, message_body, notice_body
 from .store import Store, Transaction
-from .verification import Verification, view
+from .verification import Verification, sent_channels, view
 
 MAX_CODE_CHARS = 64
 CHANGE_REFERENCE = "number-change"  # the reference of a change-of-number verification
@@ -377,6 +377,7 @@ class Verifier:
             "channel": channel,
             "line_type": info.type,
             "sent_at": [now],
+            "sent_by": [channel],
             "codes": [],
             "sealed": None,
             "wrong": 0,
@@ -483,8 +484,9 @@ class Verifier:
         if limited is not None:
             return limited
         sent_at = [*record.get("sent_at", ()), now]
+        sent_by = [*sent_channels(record), channel]
         if channel == "call":
-            record = dict(record, channel="call", sent_at=sent_at)
+            record = dict(record, channel="call", sent_at=sent_at, sent_by=sent_by)
         else:
             record = dict(
                 record,
@@ -492,6 +494,7 @@ class Verifier:
                 last_send_at=now,
                 channel="sms",
                 sent_at=sent_at,
+                sent_by=sent_by,
             )
         if policy.send.resend_same_code and not expiry.expired(record, now) and record["sealed"]:
             code = core.keyed.unseal(record["id"], record["sealed"])

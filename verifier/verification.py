@@ -37,6 +37,7 @@ class Verification(NamedTuple):
     stepup: str  # "code": a code was asked for; "none": approved without one (payment risk)
     updated_at: float
     sent_at: tuple[float, ...]  # when each of this verification's codes was sent
+    sent_by: tuple[str, ...] = ()  # the channel of each of them ("sms" or "call")
     channel: str = "sms"  # of the last code sent: "sms" or "call"
     calls_left: int = 0
     delivery: dict | None = None  # the last message's state and times (``delivery.py``)
@@ -47,6 +48,7 @@ class Verification(NamedTuple):
 
 
 def view(record: dict, policy: Policy, now: float, created: bool = False) -> Verification:
+    sent = tuple(record.get("sent_at") or (record["last_send_at"],) * bool(record["sends"]))
     return Verification(
         id=record["id"],
         status=status(record, now),
@@ -64,9 +66,20 @@ def view(record: dict, policy: Policy, now: float, created: bool = False) -> Ver
         locked_until=record["locked_until"],
         stepup=record.get("stepup", "code"),
         updated_at=record.get("updated_at", record["created_at"]),
-        sent_at=tuple(record.get("sent_at") or (record["last_send_at"],) * bool(record["sends"])),
+        sent_at=sent,
+        sent_by=tuple(sent_channels(record, len(sent))),
         channel=record.get("channel", "sms"),
         calls_left=calls_left(record, policy),
         delivery=delivery_view(record),
         created=created,
     )
+
+
+def sent_channels(record: dict, sends: int | None = None) -> list[str]:
+    """The channel of each of ``sends`` sends (default: ``sent_at``'s); unknown ones are SMS.
+
+    Records written before calls existed carry no ``sent_by``: all their sends were SMS.
+    """
+    n = len(record.get("sent_at") or ()) if sends is None else sends
+    known = list(record.get("sent_by") or ())[:n]
+    return known + ["sms"] * (n - len(known))

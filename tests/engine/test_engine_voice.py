@@ -97,3 +97,19 @@ def test_an_unknown_channel_is_refused_by_name(make):
     with pytest.raises(InvalidRequest, match="channel"):
         h.start(channel="fax")
     assert h.sent() == 0
+
+
+def test_each_send_keeps_its_channel_in_order(make):
+    from verifier.verification import sent_channels
+
+    h = make(**QUIET, voice__cooldown_s=0, send__resend_cooldown_s=[0])
+    ver = h.start()
+    h.clock.advance(1)
+    h.v.resend(ver.id, channel="call")
+    h.clock.advance(1)
+    ver = h.v.resend(ver.id)
+    assert ver.sent_by == ("sms", "call", "sms") and len(ver.sent_at) == 3
+    assert ver.channel == "sms"
+    # A record from before calls existed has no sent_by: all its sends were SMS.
+    assert sent_channels({"sent_at": [1.0, 2.0]}) == ["sms", "sms"]
+    assert sent_channels({"sent_at": [1.0], "sent_by": ["call"]}, 1) == ["call"]

@@ -155,13 +155,32 @@ def test_a_create_again_resends_until_max_send_attempts(server, service):
     assert check.status == "approved"
 
 
+def test_a_voice_call_then_an_sms_on_one_verification(server, service):
+    """Channel=call reads the code out (the sandbox keeps the call's text); creating the
+    verification again by SMS resends on the other channel, and each attempt says which."""
+    verify = sdk(server).verify.v2.services(service.sid)
+    _, e164 = jp_mobile(41_000_006)
+    called = verify.verifications.create(to=e164, channel="call")
+    assert (called.status, called.channel) == ("pending", "call")
+    assert [a["channel"] for a in called.send_code_attempts] == ["call"]
+    message = server.admin("GET", "/sandbox/messages?to=%2B" + e164[1:]).body[-1]
+    assert message["channel"] == "call"
+    assert ", ".join(message["code"]) in message["body"]  # the digits one by one
+    again = verify.verifications.create(to=e164, channel="sms")
+    assert again.sid == called.sid and again.channel == "sms"
+    assert [a["channel"] for a in again.send_code_attempts] == ["call", "sms"]
+    assert verify.verifications(called.sid).fetch().channel == "sms"
+    check = verify.verification_checks.create(to=e164, code=code_for(server, e164))
+    assert (check.status, check.valid, check.channel) == ("approved", True, "sms")
+
+
 def test_refusals_carry_twilio_numbers(server, service):
     verify = sdk(server).verify.v2.services(service.sid)
     landline = refused(lambda: verify.verifications.create(to=LANDLINE, channel="sms"))
     assert (landline.status, landline.code) == (400, 60205)
     _, e164 = jp_mobile(41_000_005)
-    call = refused(lambda: verify.verifications.create(to=e164, channel="call"))
-    assert call.code == 60200 and "Channel" in call.msg
+    email = refused(lambda: verify.verifications.create(to=e164, channel="email"))
+    assert email.code == 60200 and "Channel" in email.msg
     custom = refused(lambda: verify.verifications.create(to=e164, channel="sms", custom_code="1"))
     assert custom.code == 60200 and "CustomCode" in custom.msg
     national = refused(lambda: verify.verifications.create(to="090-1234-5678", channel="sms"))

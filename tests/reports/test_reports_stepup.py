@@ -85,7 +85,8 @@ def test_the_voice_and_ttl_from_studies_are_run_and_told(tiny_report):
     assert send["code.ttl_s"] < delivery["code_life_mean_s"] <= delivery["code.max_life_s"]
     md = (tiny_report / "report.md").read_text("utf-8")
     assert "Voice calls for phones that reject SMS (steady)" in md
-    assert "In ticket-drop" in md and "starting the TTL at delivery loses" in md
+    assert "In ticket-drop" in md and "starting the TTL at delivery rather than at hand-off" in md
+    assert "turning calls off loses" in md
 
 
 def _scenario(payments: bool) -> Scenario:

@@ -120,7 +120,7 @@ def _verifier(request: Request) -> Verifier:
 
 def _out(ver: Verification, caller: Caller) -> dict:
     out = ver.to_dict()
-    for field in ("created", "updated_at", "sent_at"):  # /v2 fields, not in the v1 resource
+    for field in ("created", "updated_at", "sent_at", "sent_by"):  # /v2's, not in /v1
         out.pop(field, None)
     if not caller.admin:
         out["phone"] = mask(out["phone"])

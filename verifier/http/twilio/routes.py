@@ -163,10 +163,8 @@ def create_verification(service_sid: str, request: Request, form: Form) -> dict:
     service = _service(request, service_sid)
     to = _text(form, "To", 64, required=True)
     channel = _text(form, "Channel", 16, required=True)
-    if channel == "call":
-        raise InvalidParameter("Channel", "call is not available on /v2 yet; use sms")
-    if channel != "sms":
-        raise InvalidParameter("Channel", "only sms is available here")
+    if channel not in ("sms", "call"):
+        raise InvalidParameter("Channel", "only sms and call are available here")
     if form.get("CustomCode"):
         raise InvalidParameter("CustomCode", "custom codes are not enabled")
     locale = _text(form, "Locale", 16)
@@ -179,6 +177,7 @@ def create_verification(service_sid: str, request: Request, form: Form) -> dict:
         country=None,
         account_id=services.account_id(service, e164),
         client_ip=_client_ip(request, _text(form, "DeviceIp", 64)),
+        channel=channel,
         resend_pending=True,
     )
     return shapes.verification(ver, service["sid"], _account(request), _base(request))

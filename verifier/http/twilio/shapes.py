@@ -55,7 +55,7 @@ def verification(ver: Verification, service_sid: str, account: str, base: str) -
         "service_sid": service_sid,
         "account_sid": account,
         "to": ver.phone,
-        "channel": "sms",
+        "channel": ver.channel,
         "status": status,
         "valid": status == "approved",
         "lookup": {},
@@ -64,10 +64,10 @@ def verification(ver: Verification, service_sid: str, account: str, base: str) -
         "send_code_attempts": [
             {
                 "time": date(at),
-                "channel": "sms",
+                "channel": by,
                 "attempt_sid": derived_sid("VL", f"{ver.id}:{n}"),
             }
-            for n, at in enumerate(ver.sent_at)
+            for n, (at, by) in enumerate(zip(ver.sent_at, ver.sent_by, strict=True))
         ],
         "date_created": date(ver.created_at),
         "date_updated": date(ver.updated_at),
@@ -84,7 +84,7 @@ def check(ver: Verification, service_sid: str, account: str) -> dict:
         "service_sid": service_sid,
         "account_sid": account,
         "to": ver.phone,
-        "channel": "sms",
+        "channel": ver.channel,
         "status": status,
         "valid": status == "approved",
         "amount": None,
