@@ -1,7 +1,7 @@
 """``smsverify loadtest``: run a load test and print where its report is.
 
 Arguments come from ``smsverify.cli`` (``--scenario``, ``--store``, ``--duration``,
-``--compress``, ``--rate-scale``, ``--workers``, ``--out``). Exit status: 0 when every
+``--compress``, ``--rate-scale``, ``--workers``, ``--api``, ``--out``). Exit status: 0 when every
 security invariant holds (or could not be checked), 1 when one fails or the run could
 not finish, 130 when interrupted; configuration errors exit 2 through ``smsverify.cli``.
 Ctrl-C and SIGTERM stop every process the run started before the command exits.
@@ -33,6 +33,7 @@ def loadtest_command(args: argparse.Namespace) -> int:
         rate_scale=args.rate_scale,
         workers=args.workers,
         out=Path(args.out),
+        api=getattr(args, "api", "v1"),
     )
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:

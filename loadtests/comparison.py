@@ -10,6 +10,7 @@ both sides go through :func:`loadtests.outcomes.summarise` with the same cut-off
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,6 +140,8 @@ class Row:
         """(measured - predicted) / predicted, or None when undefined."""
         if self.measured is None or self.predicted is None:
             return None
+        if math.isnan(self.measured) or math.isnan(self.predicted):
+            return None  # a KPI of nothing on one side (e.g. a percentile of no buyers)
         if self.predicted == 0:
             return 0.0 if self.measured == 0 else None
         return (self.measured - self.predicted) / abs(self.predicted)
@@ -161,10 +164,14 @@ class Row:
         return abs(d) > THRESHOLD
 
 
-def rows(measured_kpis: dict, prediction: Prediction, played: Scenario) -> list[Row]:
-    """The table's rows, leaving out attackers the scenario does not have."""
+def rows(
+    measured_kpis: dict, prediction: Prediction, played: Scenario, skip: tuple[str, ...] = ()
+) -> list[Row]:
+    """The table's rows, leaving out attackers the scenario does not have and ``skip``."""
     out = []
     for key, label, digits, scale, floor in ROWS:
+        if key in skip:
+            continue
         rate = FRAUD_KEYS.get(key)
         if rate is not None and getattr(played.fraud, rate) == 0:
             continue

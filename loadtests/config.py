@@ -8,9 +8,10 @@ scenario, so the load generators and the model play exactly the same one.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from simulation.scenario import Scenario
@@ -19,6 +20,13 @@ from verifier.errors import ConfigError
 ENV = "SMSVERIFY_LOADTEST_CONFIG"
 
 KEY_ENV = "SMSVERIFY_LOADTEST_KEY"  # the run's verify secret, set by the runner
+
+APIS = ("v1", "twilio")  # what ``smsverify loadtest --api`` drives
+
+
+def basic(user: str, password: str) -> str:
+    """The ``Authorization`` header value of HTTP Basic, as the ``twilio`` SDK sends it."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +42,17 @@ class LoadConfig:
     code_length: int  # digits of a code, for the brute-forcer's guesses
     nonce: int  # differs per run, so numbers and accounts never repeat across runs
     lead_s: float = 1.0  # time zero is this long after the first process asks for it
+    api: str = "v1"  # "v1": smsverify's own API; "twilio": the Verify v2 shape (/v2)
+    # With api = "twilio": the account SID the load generators authenticate as, and the
+    # service SIDs by the first letter of a visitor's account ("" for every other one).
+    account_sid: str = ""
+    services: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.api not in APIS:
+            raise ConfigError("api", f"expected one of {', '.join(APIS)}, got {self.api!r}")
+        if self.api == "twilio" and "" not in self.services:
+            raise ConfigError("services", "api = twilio needs a default service (key '')")
 
     def scenario_object(self) -> Scenario:
         return Scenario.from_dict(self.scenario)

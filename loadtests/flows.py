@@ -38,8 +38,9 @@ from simulation.numbers import NumberPlan
 from simulation.run import streams
 
 from .api import Api
-from .config import LoadConfig
+from .config import KEY_ENV, LoadConfig
 from .outcomes import OVERFLOW, frame, summarise
+from .twilio_api import TwilioApi
 from .visitors import BruteForcer, Buyer, Enumerator, Pumper, Session, sleep_until
 
 LOG = logging.getLogger("smsverify.loadtest")
@@ -60,7 +61,13 @@ class Process:
         self.index = index
         self.nonce = config.nonce
         self.code_length = config.code_length
-        self.api = Api(server_client)
+        self.api = (
+            TwilioApi(
+                server_client, config.services, config.account_sid, os.environ.get(KEY_ENV, "")
+            )
+            if config.api == "twilio"
+            else Api(server_client)
+        )
         self.gateway = gateway_client
         self.log = LOG
         self.read_type = stream(self.users.read_type_s.block(self.rng("read_type")))

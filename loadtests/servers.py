@@ -17,6 +17,7 @@ import socket
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,10 +34,27 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def fetch(url: str, method: str = "GET", body: dict | None = None, timeout: float = 30.0):
-    """``(status, text)`` of one request; an HTTP error status is an answer, not an error."""
-    data = None if body is None else json.dumps(body).encode()
-    headers = {} if body is None else {"Content-Type": "application/json"}
+def fetch(
+    url: str,
+    method: str = "GET",
+    body: dict | None = None,
+    timeout: float = 30.0,
+    *,
+    form: dict | None = None,
+    headers: dict | None = None,
+):
+    """``(status, text)`` of one request; an HTTP error status is an answer, not an error.
+
+    ``body`` goes as JSON, ``form`` form-encoded (as ``/v2`` takes it).
+    """
+    headers = dict(headers or {})
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    elif form is not None:
+        data = urllib.parse.urlencode(form).encode()
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with OPENER.open(request, timeout=timeout) as answer:

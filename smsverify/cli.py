@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--compress", type=float)
     load.add_argument("--rate-scale", type=float)
     load.add_argument("--workers", type=int, default=0)
+    load.add_argument(
+        "--api",
+        choices=("v1", "twilio"),
+        default="v1",
+        help="v1: smsverify's own API; twilio: the same visitors through the Verify v2 shape",
+    )
     load.add_argument("--out", default="reports/out/loadtest")
     return parser
 

@@ -152,3 +152,34 @@ def test_ctrl_c_stops_everything_the_run_started(tmp_path):
     output = finish(proc, out, timeout=40)
     assert proc.returncode == 130, output
     assert "interrupted" in output
+
+
+def test_the_same_visitors_through_the_twilio_shaped_api(tmp_path):
+    """``--api twilio``: every request goes to /v2, the invariants still hold on the store."""
+    proc, out = start(tmp_path, "--duration", "15s", "--api", "twilio")
+    output = finish(proc, out)
+    assert proc.returncode == 0, output
+    md = (out / "load-report.md").read_text("utf-8")
+    assert "`/v2`, the Twilio Verify shape" in md
+
+    endpoints = {row[0]: row for row in table(md, "Requests per endpoint")}
+    assert not [name for name in endpoints if name.startswith(("POST /v1", "GET /v1", "PUT /v1"))]
+    for name in (
+        "POST /v2/Services/{ServiceSid}/Verifications",
+        "POST /v2/Services/{ServiceSid}/VerificationCheck",
+    ):
+        assert int(endpoints[name][1].replace(",", "")) > 0, endpoints
+    assert int(endpoints["Aggregated"][7]) == 0  # no transport errors, no 5xx, no odd answer
+
+    compared = {row[0]: row for row in table(md, "Measured vs predicted")}
+    assert int(compared["verified by the end of the run"][1]) > 0
+    assert int(compared["brute-force checks"][1]) > 0
+    assert "enumeration probes that revealed a registration" not in compared  # no binding
+
+    codes = {row[1] for row in table(md, "Outcomes by error code")}
+    assert "incorrect_code" in codes, codes  # a wrong code, read from 200 valid: false
+    checks = table(md, "Security invariants")
+    assert [row[1] for row in checks] == ["pass"] * 4, checks
+    # The brute-forcer's own service lets the store invariant find its verifications.
+    brute = next(row for row in checks if row[0].startswith("brute-force"))
+    assert not brute[2].startswith("0 approvals from 0 guesses"), brute
