@@ -211,6 +211,9 @@ class Server:
         return Api(self.base, ADMIN_KEY)
 
     def start(self) -> Server:
+        if self.proc is not None:
+            # A second start would orphan the first server (``with Server(...).start()``).
+            raise RuntimeError("this server is already started: stop or kill it first")
         self.port = free_port()
         command = [sys.executable, "-m", "smsverify", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--store", self.store, "--sender", self.sender]

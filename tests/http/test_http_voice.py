@@ -73,7 +73,7 @@ def test_a_call_through_the_server_and_the_fake_gateway(gateway, tmp_path):
     policy = "[fraud]\nmin_check_delay_s = 0\n[voice]\ncooldown_s = 0\n"
     with Server(
         tmp_path, store=f"sqlite:///{tmp_path / 'voice.db'}", policy=policy, sender=gateway
-    ).start() as srv:
+    ) as srv:
         api = srv.api
         sms = api.start(LANDLINE, "acct-1")
         assert sms.status == 422 and sms.code == "unsupported_number_type", sms.body
@@ -108,7 +108,7 @@ def test_a_call_through_the_server_and_the_fake_gateway(gateway, tmp_path):
 
 def test_delivery_receipts_through_the_server_and_the_fake_gateway(gateway, tmp_path):
     """The gateway reports queued, sent and delivered; the resource shows the state."""
-    with Server(tmp_path, store=f"sqlite:///{tmp_path / 'dlr.db'}", sender=gateway).start() as srv:
+    with Server(tmp_path, store=f"sqlite:///{tmp_path / 'dlr.db'}", sender=gateway) as srv:
         api = srv.api
         ver = api.start(MOBILE, "acct-3").body
         assert ver["delivery"]["state"] == "queued", ver
