@@ -169,15 +169,31 @@ def lockout_note(main: pd.DataFrame) -> list[str]:
     return []
 
 
-def _change_words(row: pd.Series, col: str, fewer: str, more: str) -> str:
-    """``12 ± 5 fewer`` / ``more``, or that the paired change is not established."""
+PER_1K = "per 1,000 checkouts"
+SMS = ("sends {n} fewer SMS", "sends {n} more SMS", "SMS sent")
+ORDERS = ("saves {n} orders", "loses {n} more orders", "lost orders")
+BUYERS = ("loses {n} fewer buyers", "loses {n} more buyers", "lost buyers")
+EXPIRED = (
+    "answers {n} fewer checks code_expired",
+    "answers {n} more checks code_expired",
+    "checks answered code_expired",
+)
+
+
+def _paired(row: pd.Series, col: str, less: str, more: str, what: str) -> str:
+    """A clause on the paired change of ``col`` per 1,000 checkouts: ``less`` or ``more``
+    (templates with ``{n}``, the size with its interval) when the change is established,
+    else that it is not, with the paired change itself."""
     value, ci = row.get(f"delta_{col}"), row.get(f"delta_{col}_ci95")
     if missing(value):
-        return "no paired comparison"
+        return f"has no paired comparison for {what}"
     if not _settled(row, f"delta_{col}"):
-        return f"no established difference (paired change {_pm(row, f'delta_{col}', 'd1')})"
+        return (
+            f"makes no established difference to {what} {PER_1K} "
+            f"(paired change {_pm(row, f'delta_{col}', 'd1')})"
+        )
     size = with_interval(abs(float(value)), None if missing(ci) else float(ci))
-    return f"{size} {fewer if value < 0 else more}"
+    return f"{(less if value < 0 else more).format(n=size)} {PER_1K}"
 
 
 def stepup(table: pd.DataFrame, describe) -> list[str]:
@@ -197,10 +213,10 @@ def stepup(table: pd.DataFrame, describe) -> list[str]:
     out = [
         f"Step-up at payment ({where}, the scenarios with payments): **{describe(best)}**. "
         f"Against SMS for everyone it asks {_pm(best, 'codes_asked_per_1k', 'n1')} of every "
-        f"1,000 checkouts for a code, sends "
-        f"{_change_words(best, 'sms_per_1k', 'fewer', 'more')} SMS per 1,000 checkouts, "
-        f"loses {_change_words(best, 'lost_orders_per_1k', 'fewer', 'more')} orders per "
-        f"1,000 checkouts, and expects {_pm(best, 'payment_fraud_loss_per_1k', 'money')} "
+        "1,000 checkouts for a code, "
+        f"{_paired(best, 'sms_per_1k', *SMS)}, "
+        f"{_paired(best, 'lost_orders_per_1k', *ORDERS)}, and expects "
+        f"{_pm(best, 'payment_fraud_loss_per_1k', 'money')} "
         "of stolen-card loss per 1,000 checkouts (the closed form over the "
         f"{fmt(best['fraud_payments'], 'n1')} stolen-card payments a replication simulates "
         f"on average, of which {fmt(best['fraud_payments_passed'], 'n1')} passed); "
@@ -225,31 +241,32 @@ def voice(table: pd.DataFrame) -> list[str]:
         f"(today) {_pm(on, 'approved_by_call_per_1k', 'n1')} buyers per 1,000 checkouts are "
         f"approved by a call, for {_pm(on, 'voice_cost_per_1k', 'money')} of calls per "
         f"1,000 checkouts; conversion is {_pm(on, 'conversion', 'pct')} % with calls and "
-        f"{_pm(off, 'conversion', 'pct')} % without; turning calls off loses "
-        f"{_change_words(off, 'lost_orders_per_1k', 'fewer', 'more')} orders per 1,000 "
-        "checkouts (paired, same seeds)."
+        f"{_pm(off, 'conversion', 'pct')} % without; turning calls off "
+        f"{_paired(off, 'lost_orders_per_1k', *ORDERS)}, paired on the same seeds."
     ]
 
 
 def ttl_from(table: pd.DataFrame) -> list[str]:
-    """TTL from hand-off against TTL from delivery, in each queued scenario (paired)."""
+    """TTL from hand-off against TTL from delivery, in each queued scenario and at each
+    TTL studied: each delivery point against hand-off at the same TTL, on the same seeds."""
     rows = table[table["study"] == "ttl_from"]
     if rows.empty:
         return []
     out = []
-    for scenario, group in rows.groupby("scenario", sort=False):
+    for (scenario, ttl), group in rows.groupby(["scenario", "code.ttl_s"], sort=False):
         send = group[group["code.ttl_from"] == "send"]
         delivery = group[group["code.ttl_from"] == "delivery"]
         if send.empty or delivery.empty:
             continue
         s, d = send.iloc[0], delivery.iloc[0]
+        pairs = d.get("delta_pairs")
+        over = "" if missing(pairs) else f", paired over {int(pairs)} replications"
         out.append(
-            f"In {scenario} (simulated p99 gateway wait {_pm(s, 'gateway_wait_p99_s', 'n0')} s), "
-            f"starting the TTL at delivery rather than at hand-off loses "
-            f"{_change_words(d, 'lost_orders_per_1k', 'fewer', 'more')} buyers per 1,000 "
-            f"checkouts ({_pm(d, 'lost_orders_per_1k', 'n1')} against "
-            f"{_pm(s, 'lost_orders_per_1k', 'n1')}) and answers "
-            f"{_change_words(d, 'expired_per_1k', 'fewer', 'more')} checks code_expired; the "
+            f"In {scenario} at a {fmt(ttl, 'n0')} s TTL (simulated p99 gateway wait "
+            f"{_pm(s, 'gateway_wait_p99_s', 'n0')} s{over}), starting the TTL at delivery "
+            "rather than at hand-off "
+            f"{_paired(d, 'lost_orders_per_1k', *BUYERS)} and "
+            f"{_paired(d, 'expired_per_1k', *EXPIRED)}; the "
             f"price is guessing time: a code stays valid {_pm(d, 'code_life_mean_s', 'n0')} s "
             f"on average against {_pm(s, 'code_life_mean_s', 'n0')} s (at most "
             f"{fmt(d['code.max_life_s'], 'n0')} s)."

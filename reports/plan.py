@@ -10,7 +10,7 @@
 * ``voice``: the base scenario with voice calls allowed (today) and not: what the call
   fallback recovers for phones that reject SMS, and what it costs.
 * ``ttl_from``: every queued scenario (the drop, and any with a busy gateway) with the
-  code's TTL starting at hand-off (today) and at delivery.
+  code's TTL starting at hand-off (today) and at delivery, at a 120 s TTL and at today's.
 
 After the main grid, ``stepup.py`` runs a second stage on the scenarios with payments.
 
@@ -43,6 +43,9 @@ STORM_COOLDOWNS = ([0.0], None, [60.0, 120.0, 240.0])  # None: today's ladder
 DROP_TTLS = (60.0, 120.0, 300.0, 600.0)
 VOICE_CHOICES = ({}, {"voice.enabled": False})  # today's (calls allowed), and none
 TTL_FROM_CHOICES = ({}, {"code.ttl_from": "delivery"})  # today's (from hand-off), delivery
+# The TTLs the comparison runs at: a short one, where a queue can outlast the code, and
+# today's (None). Each delivery variant is paired with hand-off at the same TTL.
+TTL_FROM_TTLS = (120.0, None)
 FRAUD_RATES = (
     "bruteforce_rate_per_s",
     "pumping_rate_per_s",
@@ -160,6 +163,8 @@ def study_items(
         add("voice", base, base, overrides)
     queued = [drop, *(s for s in scenarios if s.gateway.busy is not None and s is not drop)]
     for scenario in queued:
-        for overrides in TTL_FROM_CHOICES:
-            add("ttl_from", scenario, scenario, overrides)
+        for ttl in TTL_FROM_TTLS:
+            at = {} if ttl is None else {"code.ttl_s": ttl}
+            for overrides in TTL_FROM_CHOICES:
+                add("ttl_from", scenario, scenario, {**at, **overrides})
     return items

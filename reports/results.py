@@ -33,7 +33,7 @@ from .decision import (
     recommend,
     total_run,
 )
-from .grid import format_value, label, policy_key
+from .grid import build, format_value, label, policy_key
 from .plan import Item
 
 POLICY_COLUMNS = (
@@ -209,7 +209,7 @@ def _deltas(runs: list[dict], base: list[dict]) -> dict:
                 for k in DELTA_KEYS
             }
         )
-    return _combined(diffs)
+    return {**_combined(diffs), "delta_pairs": len(diffs)}
 
 
 def _capacity_columns(row: dict, scenario: dict, ttl: float, scale: float) -> dict:
@@ -265,10 +265,12 @@ def build_table(
         table = pd.concat([table, _totals(main, reps, weights, scale)], ignore_index=True)
         table = _add_deltas(table, main, reps, "main", policy_key(Policy.default()))
         table = _mark_decision(table)
-    for study in PAIRED_STUDIES:  # each variant against today's policy on the same seeds
+    for study in PAIRED_STUDIES:  # each variant against its baseline on the same seeds
         paired = [it for it in items if it.study == study]
         if paired:
-            table = _add_deltas(table, paired, reps, study, policy_key(Policy.default()))
+            table = _add_deltas(
+                table, paired, reps, study, policy_key(Policy.default()), _bases(paired)
+            )
     stage = [it for it in items if it.study == stepup.STUDY]
     plain = stepup.baseline(stage)
     if stage and plain:
@@ -305,10 +307,30 @@ def _totals(
     return pd.DataFrame(rows)
 
 
+def _bases(items: list[Item]) -> dict[str, str]:
+    """Each paired-study point's baseline: the same overrides without the studied key.
+
+    A ``ttl_from`` point at a 120 s TTL is paired with hand-off at 120 s, not with today's
+    policy; a ``voice`` point with calls allowed, i.e. today's.
+    """
+    studied = ("code.ttl_from", "voice.enabled")
+    bases = {}
+    for item in items:
+        rest = {k: v for k, v in item.overrides.items() if k not in studied}
+        bases[policy_key(Policy.from_dict(item.point.policy))] = policy_key(build(rest))
+    return bases
+
+
 def _add_deltas(
-    table: pd.DataFrame, main: list[Item], reps: dict, study: str, default: str
+    table: pd.DataFrame,
+    main: list[Item],
+    reps: dict,
+    study: str,
+    default: str,
+    bases: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """``delta_*`` columns of ``study``'s rows: paired differences against point ``default``."""
+    """``delta_*`` columns of ``study``'s rows: paired differences against point ``default``
+    (or, where ``bases`` names one, against each point's own baseline)."""
     mains = table[table["study"] == study]
     runs_of: dict[tuple[str, str], list[dict]] = {}
     for item in main:
@@ -328,7 +350,7 @@ def _add_deltas(
         runs_of[("all", point)] = totals
     delta_rows = []
     for idx, row in mains.iterrows():
-        base = runs_of.get((row["scenario"], default))
+        base = runs_of.get((row["scenario"], (bases or {}).get(row["point"], default)))
         mine = runs_of.get((row["scenario"], row["point"]))
         if base is None or mine is None:
             continue

@@ -79,14 +79,22 @@ def test_the_voice_and_ttl_from_studies_are_run_and_told(tiny_report):
     assert voice[~voice["voice.enabled"].astype(bool)]["voice_calls"].max() == 0
     ttl = results[results["study"] == "ttl_from"]
     assert set(ttl["code.ttl_from"]) == {"send", "delivery"}
-    send = ttl[ttl["code.ttl_from"] == "send"].iloc[0]
-    delivery = ttl[ttl["code.ttl_from"] == "delivery"].iloc[0]
-    assert send["code_life_mean_s"] == send["code.ttl_s"]
-    assert send["code.ttl_s"] < delivery["code_life_mean_s"] <= delivery["code.max_life_s"]
+    ttls = sorted(set(ttl["code.ttl_s"]))
+    assert len(ttls) == 2 and 120.0 in ttls  # a short TTL and today's
+    for (_scenario, at), group in ttl.groupby(["scenario", "code.ttl_s"]):
+        send = group[group["code.ttl_from"] == "send"].iloc[0]
+        delivery = group[group["code.ttl_from"] == "delivery"].iloc[0]
+        assert send["code_life_mean_s"] == at
+        assert at < delivery["code_life_mean_s"] <= delivery["code.max_life_s"]
+        # paired with hand-off at the same TTL: the variant against itself would be zero
+        assert pd.isna(send["delta_pairs"]) or send["delta_expired_per_1k"] == 0
+        assert delivery["delta_pairs"] >= 1
     md = (tiny_report / "report.md").read_text("utf-8")
     assert "Voice calls for phones that reject SMS (steady)" in md
-    assert "In ticket-drop" in md and "starting the TTL at delivery rather than at hand-off" in md
-    assert "turning calls off loses" in md
+    assert "In ticket-drop at a 120 s TTL" in md
+    assert "starting the TTL at delivery rather than at hand-off" in md
+    calls_off = md[md.index("turning calls off ") :].split("\n", 1)[0]
+    assert "orders per 1,000 checkouts" in calls_off and "paired" in calls_off
 
 
 def _scenario(payments: bool) -> Scenario:
