@@ -47,6 +47,9 @@ class LoadConfig:
     # service SIDs by the first letter of a visitor's account ("" for every other one).
     account_sid: str = ""
     services: dict[str, str] = field(default_factory=dict)
+    # Locust's statistics are reset this long after time zero (0: never), so a capacity
+    # step measures its steady state, not the first seconds when no check has come yet.
+    warmup_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.api not in APIS:

@@ -382,8 +382,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--queue-limit", type=int, default=10_000)
     parser.add_argument("--compress", type=float, default=1.0)
+    parser.add_argument(
+        "--channels", type=int, help="SMS channels in place of the scenario's (a capacity run)"
+    )
+    parser.add_argument(
+        "--no-busy", action="store_true", help="leave out the scenario's busy windows"
+    )
     args = parser.parse_args(argv)
     scenario = load(args.scenario)
+    if args.channels is not None:
+        scenario = scenario.replace(**{"gateway.channels": args.channels})
+    if args.no_busy:
+        scenario = scenario.replace(**{"gateway.busy": None})
     gateway = FakeGateway(
         scenario.gateway,
         args.seed,

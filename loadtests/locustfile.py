@@ -15,8 +15,10 @@ this user's connection pool to the service and a second pool to the gateway.
 
 from __future__ import annotations
 
+import gevent
 from locust import FastHttpUser, constant, events, task
 from locust.contrib.fasthttp import FastHttpSession
+from locust.runners import WorkerRunner
 
 from loadtests.api import MAX_POLL_S
 from loadtests.config import LoadConfig
@@ -50,6 +52,13 @@ class Arrivals(FastHttpUser):
     @task
     def idle(self) -> None:
         """Nothing: the process's greenlets do the work on their own schedule."""
+
+
+@events.test_start.add_listener
+def _warm_up(environment, **_kwargs) -> None:
+    """Forget what Locust counted before ``warmup_s`` (on the node that reports)."""
+    if CONFIG.warmup_s > 0 and not isinstance(environment.runner, WorkerRunner):
+        gevent.spawn_later(CONFIG.lead_s + CONFIG.warmup_s, environment.stats.reset_all)
 
 
 @events.test_stopping.add_listener

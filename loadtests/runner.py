@@ -126,10 +126,12 @@ def _gateway_command(scenario_arg: str, port: int, transform, scenario) -> list[
     return [*command, "--seed", str(scenario.seed)]
 
 
-def _server_command(port: int, store: str, gateway: str, policy: Path) -> list[str]:
+def _server_command(
+    port: int, store: str, gateway: str, policy: Path, workers: int = 1
+) -> list[str]:
     command = [sys.executable, "-m", "smsverify", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--store", store, "--sender", gateway]
-    return [*command, "--policy", str(policy), "--workers", "1"]
+    return [*command, "--policy", str(policy), "--workers", str(workers)]
 
 
 def _twilio_services(server: str, account_sid: str, key: str) -> dict[str, str]:

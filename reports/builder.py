@@ -20,7 +20,7 @@ from markupsafe import Markup, escape
 
 from verifier.policy import Policy
 
-from . import findings, frontpage, plots, stepup, tables
+from . import deployments, findings, frontpage, plots, stepup, tables
 from .decision import Weights
 from .grid import build as build_policy
 from .grid import format_value
@@ -222,6 +222,12 @@ def build(out: Path, info: RunInfo) -> dict[str, Any]:
     context["front"] = frontpage.front(today, best, main, info.selection, step, policy)
     context["selection_text"] = selection_sentence(info)
     context["capacity_header"] = CAPACITY_HEADER
+    measured = info.extra.get("deployments", [])
+    context["deployments"] = {
+        "list": measured,
+        "header": deployments.HEADER,
+        "rows": deployments.rows(main, best["point"], measured),
+    }
     context["run_text"] = _run_text(info)
     context["md_table"] = md_table
     env = _env()

@@ -126,6 +126,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         action="store_false",
         help="skip the extra sweeps behind the TTL, storm and typo plots",
     )
+    parser.add_argument(
+        "--capacity",
+        action="append",
+        metavar="FILE",
+        help="a capacity.json of `smsverify loadtest --find-capacity`, set against every "
+        "scenario's peak in the planners' section; repeat for several deployments",
+    )
     parser.add_argument("--no-progress", dest="progress", action="store_false")
     return parser
 
@@ -173,6 +180,9 @@ def tune_command(args: argparse.Namespace) -> int:
         if value < 0 or (name == "jpy_per_unit" and not value > 0):
             need = "must be positive" if name == "jpy_per_unit" else "must not be negative"
             raise ConfigError(name.replace("_", "-"), f"{need}, got {value:g}")
+    from . import deployments
+
+    measured = [deployments.read(p).as_dict() for p in getattr(args, "capacity", None) or []]
     names = args.scenario or shipped()
     written = [load(name) for name in names]
     scales = {s.name: effective_scale(s, scale) for s in written}
@@ -234,7 +244,10 @@ def tune_command(args: argparse.Namespace) -> int:
         replications_run=stats.replications_run,
         command=_command(args),
         selection=race,
-        extra={"stepup_selection": stage_race} if stage_race else {},
+        extra={
+            **({"stepup_selection": stage_race} if stage_race else {}),
+            **({"deployments": measured} if measured else {}),
+        },
     )
     context = build(out, info)
     wall = time.perf_counter() - started

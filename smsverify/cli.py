@@ -75,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="server store URL (default: a SQLite file in --out, which the invariants read)",
     )
-    load.add_argument("--duration", default="60s")
+    load.add_argument(
+        "--duration", default=None, help="the whole run (default 60s; 5m with --find-capacity)"
+    )
     load.add_argument("--compress", type=float)
     load.add_argument("--rate-scale", type=float)
     load.add_argument("--workers", type=int, default=0)
@@ -85,7 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
         default="v1",
         help="v1: smsverify's own API; twilio: the same visitors through the Verify v2 shape",
     )
-    load.add_argument("--out", default="reports/out/loadtest")
+    load.add_argument(
+        "--out",
+        default=None,
+        help="output folder (default reports/out/loadtest, or reports/out/capacity)",
+    )
+    capacity = load.add_argument_group("capacity search (--find-capacity)")
+    capacity.add_argument(
+        "--find-capacity",
+        action="store_true",
+        help="raise open arrivals in steps until the SLO breaks; writes capacity-report.html",
+    )
+    capacity.add_argument("--steps", type=int, default=8, help="at most this many steps")
+    capacity.add_argument(
+        "--start-rate", type=float, help="checkouts/s of the first step (default: the mean)"
+    )
+    capacity.add_argument("--server-workers", type=int, default=1)
+    capacity.add_argument("--slo-p99-ms", type=float, default=250.0)
+    capacity.add_argument("--max-error-rate", type=float, default=0.01)
     return parser
 
 

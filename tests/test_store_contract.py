@@ -296,6 +296,24 @@ def test_scan_lists_unexpired_keys_with_the_prefix_in_key_order(store):
     assert store.scan("none:", T0) == []
 
 
+def test_scan_forgets_deleted_and_purged_keys_and_finds_written_again_ones(store):
+    put(store, "n:1", 1)
+    put(store, "n:2", 2, expire_at=T0 + 5)
+    put(store, "n:3", 3)
+    put(store, "m:1", "other")
+    store.transact(lambda tx: tx.delete("n:1"), T0)
+    store.purge(T0 + 10)
+    assert store.scan("n:", T0 + 10) == [("n:3", 3)]
+    put(store, "n:1", "again", now=T0 + 10)
+    put(store, "n:2", "back", now=T0 + 10)
+    put(store, "n:3", "replaced", now=T0 + 10)
+    expected = [("n:1", "again"), ("n:2", "back"), ("n:3", "replaced")]
+    assert store.scan("n:", T0 + 10) == expected
+    assert store.scan("n:1", T0 + 10) == [("n:1", "again")]  # a prefix inside a namespace
+    assert store.scan("n", T0 + 10) == expected  # a prefix with no namespace separator
+    assert [k for k, _ in store.scan("", T0 + 10)] == ["m:1", "n:1", "n:2", "n:3"]
+
+
 def test_scan_treats_prefix_characters_literally(store):
     for key in ["a*[x]?\\:1", "a*[x]?\\:2", "ab:1", "a*:1", "outbox:é:1", "outbox:f:1"]:
         put(store, key, 1)

@@ -8,6 +8,7 @@ each child carries the run's output folder in ``SMSVERIFY_LOADTEST_OUT``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -183,3 +184,48 @@ def test_the_same_visitors_through_the_twilio_shaped_api(tmp_path):
     # The brute-forcer's own service lets the store invariant find its verifications.
     brute = next(row for row in checks if row[0].startswith("brute-force"))
     assert not brute[2].startswith("0 approvals from 0 guesses"), brute
+
+
+def test_find_capacity_steps_the_load_up_and_writes_the_capacity_report(tmp_path):
+    """``--find-capacity``: real server and Locust, two steps, the report and its JSON."""
+    args = ("--find-capacity", "--duration", "36s", "--steps", "2", "--start-rate", "2")
+    proc, out = start(tmp_path, *args)
+    output = finish(proc, out)
+    assert proc.returncode == 0, output
+    assert "step 1: 2 checkouts/s offered" in output and "step 2: 4 checkouts/s" in output
+    found = json.loads((out / "capacity.json").read_text("utf-8"))
+    assert [s["rate"] for s in found["steps"]] == [2.0, 4.0]
+    for s in found["steps"]:
+        assert s["verdict"] in ("holds", "slo", "errors"), s
+        names = {e["name"] for e in s["endpoints"]}
+        assert "POST /v1/verifications" in names and not any("(gateway)" in n for n in names)
+        assert s["requests_per_s"] > 0 and s["buyers"] > 0
+        assert s["server_cpu"] is not None and s["server_rss_mb"] > 10
+    md = (out / "capacity-report.md").read_text("utf-8")
+    assert "## The answer" in md and "What ran out:" in md
+    steps = table(md, "Steps")
+    assert [row[0] for row in steps] == ["1", "2"]
+    assert (out / "capacity-knee.png").stat().st_size > 10_000
+    assert str(tmp_path) not in md and str(SMALL.parent) not in md
+    assert "--store sqlite:///…/server.db" in md
+
+
+def test_find_capacity_reports_a_saturated_load_generator_and_stops(tmp_path):
+    """One session slot for a burst of buyers: the generator, not the server, ran out."""
+    from loadtests.capacity_run import CapacityOptions, find
+
+    out = tmp_path / "out"
+    options = CapacityOptions(
+        str(SMALL), duration="36s", steps=2, start_rate=5.0, out=out, max_sessions=1
+    )
+    try:
+        run = find(options)
+    finally:
+        time.sleep(0.2)
+        stray = kill_leftovers(out)
+    assert not stray, f"the run left processes behind: {stray}"
+    assert [s.verdict for s in run.finding.steps] == ["generator"]  # and no second step
+    assert "session slot" in run.finding.steps[0].why
+    assert run.finding.limit(2, 1).startswith("the load generator")
+    md = (out / "capacity-report.md").read_text("utf-8")
+    assert "generator saturated" in md and "No step held" in md

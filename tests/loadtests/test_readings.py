@@ -130,7 +130,8 @@ def test_the_runner_side_never_imports_locust_or_gevent():
     """Locust monkey-patches the standard library: only its own processes may load it."""
     code = (
         "import sys, loadtests.runner, loadtests.report, loadtests.transform, "
-        "loadtests.comparison, loadtests.cli, loadtests.gateway; "
+        "loadtests.comparison, loadtests.cli, loadtests.gateway, loadtests.capacity, "
+        "loadtests.capacity_run, loadtests.capacity_report; "
         "bad = sorted(m for m in ('locust', 'gevent') if m in sys.modules); "
         "sys.exit(', '.join(bad) or None)"
     )

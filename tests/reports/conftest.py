@@ -3,12 +3,13 @@
 Two small scenarios (a steady one with payments, so the step-up stage runs, and a
 drop), a four-point grid, a short KN race (first stage 3, cap 6) and the command
 line's defaults for everything else, run once
-per session through ``smsverify tune`` exactly as a user would; ``tiny_report`` is the
-output folder.
+per session through ``smsverify tune`` exactly as a user would, with one measured
+deployment (``--capacity``); ``tiny_report`` is the output folder.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -64,16 +65,38 @@ def tiny_scenarios(tmp_path_factory) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def tune_argv(tiny_scenarios):
+def measured_capacity(tmp_path_factory) -> Path:
+    """A measured deployment for the planners' section (``--capacity``)."""
+    path = tmp_path_factory.mktemp("capacity") / "capacity.json"
+    path.write_text(json.dumps(CAPACITY), "utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tune_argv(tiny_scenarios, measured_capacity):
     """``smsverify tune`` arguments for the tiny sweep, writing to ``out``."""
 
     def argv(out: Path) -> list[str]:
         args = ["tune", "--out", str(out), "--grid", *GRID, *RACE]
+        args += ["--capacity", str(measured_capacity)]
         for path in tiny_scenarios:
             args += ["--scenario", str(path)]
         return args
 
     return argv
+
+
+# What ``smsverify loadtest --find-capacity`` writes (the keys the report reads).
+CAPACITY = {
+    "scenario": "ticket-drop",
+    "deployment": "SQLite, 1 server worker, API v1",
+    "command": "smsverify loadtest --scenario ticket-drop --find-capacity --duration 5m",
+    "lower_bound": False,
+    "capacity_checkouts_per_s": 80.0,
+    "capacity_requests_per_s": 190.0,
+    "limit": "server CPU: its processes kept 0.95 cores busy with 1 worker(s)",
+    "steps": [],
+}
 
 
 @pytest.fixture(scope="session")

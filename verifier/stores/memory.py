@@ -1,4 +1,10 @@
-"""An in-process store for tests and the simulation: a dict, a lock and an expiry heap."""
+"""An in-process store for tests and the simulation: a dict, a lock and an expiry heap.
+
+Keys are also indexed by namespace (the text up to their first ``:``), so a ``scan`` of
+one namespace, such as the outbox's, reads that namespace's keys and not the whole
+store: the outbox is scanned on every send, and a store that holds every verification
+of a busy hour would otherwise be walked, under the store's lock, at each one.
+"""
 
 from __future__ import annotations
 
@@ -56,6 +62,7 @@ class MemoryStore:
 
     def __init__(self, keep_events: bool = True) -> None:
         self._data: dict[str, tuple[Any, float | None]] = {}
+        self._spaces: dict[str, set[str]] = {}  # namespace ("outbox:") -> its keys
         self._expiry: list[tuple[float, str]] = []
         self._lock = threading.Lock()
         self._events: list[Event] = []
@@ -73,9 +80,12 @@ class MemoryStore:
             push = heapq.heappush
             for key, written in tx.writes.items():
                 if written is _DELETED:
-                    data.pop(key, None)
+                    if data.pop(key, None) is not None:
+                        self._unindex(key)
                     continue
                 old = data.get(key)
+                if old is None:
+                    self._index(key)
                 data[key] = written
                 expire_at = written[1]
                 # One heap entry per key: a later expiry is found when the earlier
@@ -88,6 +98,18 @@ class MemoryStore:
             tx.run_callbacks()
         return result
 
+    def _index(self, key: str) -> None:
+        space = key[: key.find(":") + 1]
+        keys = self._spaces.get(space)
+        if keys is None:
+            keys = self._spaces[space] = set()
+        keys.add(key)
+
+    def _unindex(self, key: str) -> None:
+        keys = self._spaces.get(key[: key.find(":") + 1])
+        if keys is not None:
+            keys.discard(key)
+
     def _purge(self, now: float) -> None:
         heap, data = self._expiry, self._data
         while heap and heap[0][0] <= now:
@@ -97,6 +119,7 @@ class MemoryStore:
                 continue
             if entry[1] <= now:
                 del data[key]
+                self._unindex(key)
             else:
                 heapq.heappush(heap, (entry[1], key))  # its expiry moved later
 
@@ -122,11 +145,18 @@ class MemoryStore:
 
     def scan(self, prefix: str, now: float, limit: int = 100) -> list[tuple[str, Any]]:
         with self._lock:
-            found = sorted(
-                (key, value)
-                for key, (value, expire_at) in self._data.items()
-                if key.startswith(prefix) and (expire_at is None or expire_at > now)
-            )
+            data = self._data
+            if ":" in prefix:  # only the keys of its namespace can start with it
+                keys = self._spaces.get(prefix[: prefix.find(":") + 1], ())
+            else:
+                keys = data.keys()
+            found = []
+            for key in keys:
+                if key.startswith(prefix):
+                    value, expire_at = data[key]
+                    if expire_at is None or expire_at > now:
+                        found.append((key, value))
+        found.sort()
         return found[:limit]
 
     def __len__(self) -> int:
@@ -137,5 +167,6 @@ class MemoryStore:
         """Drop everything held, so a finished run frees its memory at once."""
         with self._lock:
             self._data.clear()
+            self._spaces.clear()
             self._expiry.clear()
             self._events.clear()
