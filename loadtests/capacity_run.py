@@ -37,6 +37,7 @@ from simulation.arrivals import expected_count
 from simulation.scenario import Scenario, load
 from verifier import Policy
 from verifier.errors import ConfigError
+from verifier.http.server import OUTBOX_CONCURRENCY
 
 from . import capacity_report, locustcsv, outcomes
 from .capacity import GATEWAY, GENERATOR, Finding, Limits, Search, Step, judge, server_endpoints
@@ -425,10 +426,17 @@ def _elided(text: str) -> str:
     return f"{scheme}…/{path.rpartition('/')[2]}"
 
 
+def _outbox_threads() -> str | None:
+    """``SMSVERIFY_OUTBOX_CONCURRENCY`` as the server inherits it, if set."""
+    return os.environ.get(OUTBOX_CONCURRENCY) or None
+
+
 def command(options: CapacityOptions) -> str:
     """The command line that runs this search again (``--out`` left out, folders elided)."""
     scenario = _elided(options.scenario)
-    words = ["smsverify", "loadtest", "--scenario", scenario, "--find-capacity"]
+    threads = _outbox_threads()
+    words = [f"{OUTBOX_CONCURRENCY}={threads}"] if threads else []
+    words += ["smsverify", "loadtest", "--scenario", scenario, "--find-capacity"]
     words += ["--duration", str(options.duration), "--steps", str(options.steps)]
     if options.store is not None:
         words += ["--store", _elided(options.store)]
@@ -448,7 +456,9 @@ def deployment(run: CapacityRun) -> str:
     """The deployment under test, in a few words."""
     o = run.options
     workers = "1 server worker" if o.server_workers == 1 else f"{o.server_workers} server workers"
-    return f"{run.store_kind.split(' (')[0]}, {workers}, API {o.api}"
+    threads = _outbox_threads()
+    outbox = f", {threads} outbox threads" if threads else ""
+    return f"{run.store_kind.split(' (')[0]}, {workers}{outbox}, API {o.api}"
 
 
 def _json(run: CapacityRun) -> dict:

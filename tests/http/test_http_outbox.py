@@ -212,3 +212,21 @@ def test_outage_and_kill_9_lose_no_useful_send(server, toml, tmp_path):
 def test_retry_after_header(header, seconds):
     """RFC 9110: Retry-After is delay-seconds or an HTTP-date."""
     assert retry_after_s(header, now=1445412470.0) == seconds
+
+
+@pytest.mark.parametrize(("text", "threads"), [(None, 4), ("", 4), ("1", 1), ("16", 16)])
+def test_the_outbox_posting_threads_come_from_the_environment(text, threads):
+    from verifier.http.server import outbox_concurrency
+
+    assert outbox_concurrency(text) == threads
+
+
+@pytest.mark.parametrize("text", ["0", "65", "four", "2.5", "-3"])
+def test_a_bad_outbox_concurrency_is_refused_naming_the_variable(text, monkeypatch, capsys):
+    from smsverify.cli import main
+
+    monkeypatch.setenv("SMSVERIFY_OUTBOX_CONCURRENCY", text)
+    assert main(["serve", "--store", "memory://", "--sender", "http://127.0.0.1:9"]) == 2
+    said = capsys.readouterr().err
+    assert "SMSVERIFY_OUTBOX_CONCURRENCY: expected a whole number 1..64" in said
+    assert repr(text) in said

@@ -255,3 +255,17 @@ def test_the_report_gives_the_answer_every_step_and_the_knee(tmp_path):
     assert "<table" in html and capacity_report.PLOT in html
     assert str(tmp_path) not in md and str(tmp_path) not in html
     assert str(SMALL.parent) not in md and str(SMALL.parent) not in html
+
+
+def test_the_command_and_the_deployment_name_the_outbox_threads_when_set(monkeypatch):
+    from loadtests.capacity_run import command, deployment
+
+    options = CapacityOptions(str(SMALL), store="sqlite:///data/server.db")
+    run = CapacityRun(load(SMALL), options, LIMITS, Search(), 30.0, "SQLite (a file)")
+    monkeypatch.delenv("SMSVERIFY_OUTBOX_CONCURRENCY", raising=False)
+    assert command(options).startswith("smsverify loadtest --scenario …/small.toml")
+    assert "--store sqlite:///…/server.db" in command(options)
+    assert deployment(run) == "SQLite, 1 server worker, API v1"
+    monkeypatch.setenv("SMSVERIFY_OUTBOX_CONCURRENCY", "16")
+    assert command(options).startswith("SMSVERIFY_OUTBOX_CONCURRENCY=16 smsverify loadtest")
+    assert deployment(run) == "SQLite, 1 server worker, 16 outbox threads, API v1"

@@ -40,6 +40,8 @@ BENCH = "SMSVERIFY_BENCH"
 RECEIPTS_URL = "SMSVERIFY_RECEIPTS_URL"  # where a gateway posts delivery receipts
 ACCESS_LOG = "SMSVERIFY_ACCESS_LOG"
 GATEWAY_TIMEOUT = "SMSVERIFY_GATEWAY_TIMEOUT_S"
+OUTBOX_CONCURRENCY = "SMSVERIFY_OUTBOX_CONCURRENCY"  # posting threads per worker
+OUTBOX_CONCURRENCY_MAX = 64
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -93,6 +95,26 @@ def load_policy(path: str | None) -> Policy:
     return Policy.from_toml(Path(path)) if path else Policy.default()
 
 
+def outbox_concurrency(text: str | None) -> int:
+    """The outbox's posting threads per worker from ``SMSVERIFY_OUTBOX_CONCURRENCY``.
+
+    Each SMS the outbox hands over is one thread's claim, POST and delete; with a slow
+    gateway or a shared store writer, more threads dispatch more SMS a second (what a
+    capacity search found to run out first on SQLite: ``docs/capacity.md``).
+    """
+    if text is None or text.strip() == "":
+        return 4
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= OUTBOX_CONCURRENCY_MAX:
+        raise ConfigError(
+            OUTBOX_CONCURRENCY, f"expected a whole number 1..{OUTBOX_CONCURRENCY_MAX}, got {text!r}"
+        )
+    return value
+
+
 def check_sender(spec: str) -> str:
     if spec == "sandbox" or spec.startswith(("http://", "https://")):
         return spec
@@ -127,6 +149,7 @@ def app_from_env():
             store,
             clock,
             spec,
+            concurrency=outbox_concurrency(env.get(OUTBOX_CONCURRENCY)),
             timeout_s=timeout,
             lease_s=3 * timeout,  # a claim outlives its attempt, so two never overlap
             on_result=metrics.count_send,
@@ -193,6 +216,7 @@ def serve_command(args: argparse.Namespace) -> int:
     policy_path = str(Path(args.policy).resolve()) if args.policy else None
     policy = load_policy(policy_path)
     sender = check_sender(args.sender)
+    outbox_concurrency(os.environ.get(OUTBOX_CONCURRENCY))  # once, not in every worker
     if args.workers < 1:
         raise ConfigError("workers", f"expected at least 1, got {args.workers}")
     if args.store.startswith("memory:") and args.workers > 1:
