@@ -37,13 +37,18 @@ def answer(run: CapacityRun) -> Section:
     found, broken, gen = f.capacity, f.first_broken, f.generator_limited
     where = run.deployment
     section = Section("The answer")
-    if found is None:
+    if not f.steps:
+        section.text("No step ran.")
+    elif found is None and f.steps[0].verdict == GENERATOR:
         section.text(
-            f"**No step held** ({where}): even {_rate(f.steps[0].rate) if f.steps else '-'} "
-            f"checkouts/s broke the limits (p99 ≤ {run.limits.slo_p99_ms:g} ms on every "
-            f"endpoint, errors ≤ {run.limits.max_error_rate:.1%})."
-            if f.steps
-            else "No step ran."
+            f"**No step held** ({where}): the load generator fell behind at the first step, "
+            f"{_rate(f.steps[0].rate)} checkouts/s, so nothing was learnt of the server."
+        )
+    elif found is None:
+        section.text(
+            f"**No step held** ({where}): even {_rate(f.steps[0].rate)} checkouts/s broke "
+            f"the limits (p99 ≤ {run.limits.slo_p99_ms:g} ms on every endpoint, errors ≤ "
+            f"{run.limits.max_error_rate:.1%})."
         )
     else:
         text = (

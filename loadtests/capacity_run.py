@@ -41,7 +41,7 @@ from verifier.http.server import OUTBOX_CONCURRENCY
 
 from . import capacity_report, locustcsv, outcomes
 from .capacity import GATEWAY, GENERATOR, Finding, Limits, Search, Step, judge, server_endpoints
-from .config import APIS, KEY_ENV, LoadConfig
+from .config import KEY_ENV, LoadConfig
 from .runner import (
     LOCUST_TIMEOUT_S,
     POLICY_CHANGES,
@@ -51,6 +51,7 @@ from .runner import (
     _server_command,
     _store,
     _twilio_services,
+    check_generators,
 )
 from .servers import Children, fetch, free_port
 from .transform import FRAUD_RATES, parse_duration, peak_rate
@@ -202,16 +203,11 @@ def _drain(server: str) -> int | None:
 
 
 def _validate(options: CapacityOptions) -> float:
-    if options.api not in APIS:
-        raise ConfigError("api", f"expected one of {', '.join(APIS)}, got {options.api!r}")
-    if not 0 <= options.workers <= 64:
-        raise ConfigError("workers", f"expected 0..64, got {options.workers}")
+    check_generators(options.api, options.workers, options.max_sessions)
     if not 1 <= options.server_workers <= SERVER_WORKERS_MAX:
         raise ConfigError(
             "server-workers", f"expected 1..{SERVER_WORKERS_MAX}, got {options.server_workers}"
         )
-    if options.max_sessions < 1:
-        raise ConfigError("max_sessions", "must be at least 1")
     memory = options.store is not None and options.store.lower().startswith("memory:")
     if memory and options.server_workers > 1:
         raise ConfigError(

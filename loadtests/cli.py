@@ -17,6 +17,8 @@ import signal
 import sys
 from pathlib import Path
 
+from verifier.errors import ConfigError
+
 from .capacity_run import CapacityOptions, find
 from .runner import Options, run
 
@@ -41,22 +43,29 @@ def loadtest_command(args: argparse.Namespace) -> int:
         out=Path(args.out or "reports/out/loadtest"),
         api=getattr(args, "api", "v1"),
     )
-    args.out = str(options.out)
+    result, failed = _stoppable(run, options)
+    if failed is not None:
+        return failed
+    summary(result, options.out)
+    return 0 if result.passed else 1
+
+
+def _stoppable(call, options):
+    """``call(options)`` with SIGTERM as Ctrl-C: (its result, None), or (None, exit status)
+    when it was interrupted (130) or could not finish (1); its children are stopped."""
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        result = run(options)
+        return call(options), None
     except KeyboardInterrupt:
         print(
             "smsverify loadtest: interrupted; every process it started is stopped", file=sys.stderr
         )
-        return 130
+        return None, 130
     except RuntimeError as err:
         print(f"smsverify loadtest: {err}", file=sys.stderr)
-        return 1
+        return None, 1
     finally:
         signal.signal(signal.SIGTERM, previous)
-    summary(result, Path(args.out))
-    return 0 if result.passed else 1
 
 
 def summary(result, out: Path) -> None:
@@ -80,8 +89,6 @@ def capacity_command(args: argparse.Namespace) -> int:
     """``smsverify loadtest --find-capacity``: 0 when the search ran (whatever it found),
     1 when a step could not run, 130 when interrupted."""
     if args.compress is not None or args.rate_scale is not None:
-        from verifier.errors import ConfigError
-
         raise ConfigError("find-capacity", "runs at real time: leave out --compress/--rate-scale")
     options = CapacityOptions(
         scenario=args.scenario,
@@ -96,19 +103,9 @@ def capacity_command(args: argparse.Namespace) -> int:
         out=Path(args.out or "reports/out/capacity"),
         api=getattr(args, "api", "v1"),
     )
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        result = find(options)
-    except KeyboardInterrupt:
-        print(
-            "smsverify loadtest: interrupted; every process it started is stopped", file=sys.stderr
-        )
-        return 130
-    except RuntimeError as err:
-        print(f"smsverify loadtest: {err}", file=sys.stderr)
-        return 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    result, failed = _stoppable(find, options)
+    if failed is not None:
+        return failed
     for step in result.finding.steps:
         print(
             f"step {step.index}: {step.rate:.3g} checkouts/s offered, "

@@ -155,13 +155,18 @@ def _twilio_services(server: str, account_sid: str, key: str) -> dict[str, str]:
     return services
 
 
-def run(options: Options) -> report.LoadRun:
-    if options.api not in APIS:
-        raise ConfigError("api", f"expected one of {', '.join(APIS)}, got {options.api!r}")
-    if not 0 <= options.workers <= WORKERS_MAX:
-        raise ConfigError("workers", f"expected 0..{WORKERS_MAX}, got {options.workers}")
-    if options.max_sessions < 1:
+def check_generators(api: str, workers: int, max_sessions: int) -> None:
+    """The options every run of the load generators shares (a load test, a capacity search)."""
+    if api not in APIS:
+        raise ConfigError("api", f"expected one of {', '.join(APIS)}, got {api!r}")
+    if not 0 <= workers <= WORKERS_MAX:
+        raise ConfigError("workers", f"expected 0..{WORKERS_MAX}, got {workers}")
+    if max_sessions < 1:
         raise ConfigError("max_sessions", "must be at least 1")
+
+
+def run(options: Options) -> report.LoadRun:
+    check_generators(options.api, options.workers, options.max_sessions)
     scenario = load(options.scenario).replace(**UNPLAYED)
     run_s = parse_duration(options.duration)
     transform = choose(scenario, run_s, options.compress, options.rate_scale)
